@@ -1,0 +1,64 @@
+"""feature_extractor@<dataset>: train the domain classifier whose penultimate layer is the FID/KID backbone.
+
+On the embedded data there are no ImageNet weights to be had, so FID and KID use a classifier trained on
+the dataset itself (its "features" layer). Its test accuracy is a metric too: a backbone that cannot tell
+the classes apart would make every FID meaningless.
+Writes models/feature_extractor/<dataset>.keras and metrics/feature_extractor_<dataset>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from gdl.arrays import DataFileError, load_arrays
+from stages.common import fail, params_or_exit, write_json
+
+DATASETS = ("digits",)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.feature_extractor", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", choices=DATASETS)
+    args = parser.parse_args(argv)
+    stage = f"feature_extractor@{args.dataset}"
+    params = params_or_exit(stage)
+    cfg = getattr(params.feature_extractor, args.dataset)
+    try:
+        data = load_arrays(f"data/processed/{args.dataset}.npz")
+    except DataFileError as exc:
+        fail(stage, str(exc))
+
+    from gdl.backbones import build_domain_classifier
+    from gdl.training import set_seed
+
+    set_seed(params.seed)
+    num_classes = int(data["train_y"].max()) + 1
+    model = build_domain_classifier(data["train_x"].shape[1:], num_classes, cfg.feature_dim,
+                                    learning_rate=cfg.learning_rate)
+    model.fit(data["train_x"], data["train_y"], validation_data=(data["val_x"], data["val_y"]),
+              epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=2)
+    _, accuracy = model.evaluate(data["test_x"], data["test_y"], verbose=0)
+    majority = np.bincount(data["train_y"]).argmax()
+
+    target = Path(f"models/feature_extractor/{args.dataset}.keras")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".keras")
+    os.close(fd)
+    model.save(tmp)
+    os.replace(tmp, target)
+    write_json(f"metrics/feature_extractor_{args.dataset}.json", {
+        "family": "feature_extractor", "dataset": args.dataset, "seed": params.seed,
+        "num_test": int(len(data["test_y"])), "accuracy": float(accuracy),
+        "baseline": {"name": "majority class", "accuracy": float(np.mean(data["test_y"] == majority))},
+    })
+    print(f"{stage}: test accuracy {accuracy:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""train@<family>: fit one family on its processed dataset, resuming from a checkpoint if one exists.
+
+Writes models/<family>/ (model.weights.h5, history.json). Logs params, per-epoch metrics and sample
+images to MLflow (experiment = family). Kill it and run it again: it resumes after the last full epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from gdl import families
+from gdl.arrays import DataFileError, load_arrays
+from stages.common import atomic_dir, fail, params_or_exit
+
+
+def log_samples_to_mlflow(family, model, epoch: int, seed: int) -> None:
+    import mlflow
+    import numpy as np
+
+    if hasattr(family, "sample") and family.__name__.endswith("vae"):
+        images = family.sample(model, 64, seed)
+        grid = images.reshape(8, 8, *images.shape[1:]).transpose(0, 2, 1, 3, 4)
+        grid = grid.reshape(8 * images.shape[1], 8 * images.shape[2], images.shape[3])
+        mlflow.log_image((np.clip(grid, 0, 1) * 255).astype("uint8").squeeze(), f"samples/epoch_{epoch:04d}.png")
+    else:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        points, _ = family.sample(model, 2000, seed)
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.scatter(points[:, 0], points[:, 1], s=2)
+        ax.set_title(f"samples after epoch {epoch}")
+        mlflow.log_figure(fig, f"samples/epoch_{epoch:04d}.png")
+        plt.close(fig)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("family", choices=families.FAMILIES)
+    args = parser.parse_args(argv)
+    stage = f"train@{args.family}"
+    params = params_or_exit(stage)
+    cfg = getattr(params, args.family)
+    try:
+        data = load_arrays(f"data/processed/{cfg.dataset}.npz")
+    except DataFileError as exc:
+        fail(stage, str(exc))
+
+    from gdl.training import Checkpoint, fingerprint, fit_with_resume, set_seed
+
+    set_seed(params.seed)
+    family = families.get(args.family)
+    model = family.build(cfg, data, params.seed)
+    x, y, validation = family.train_arrays(data)
+    checkpoint = Checkpoint(f"checkpoints/{args.family}", fingerprint(cfg.model_dump(), params.seed, x))
+    history = fit_with_resume(
+        model, x, y=y, epochs=cfg.epochs, batch_size=cfg.batch_size, validation_data=validation,
+        checkpoint=checkpoint, experiment=args.family,
+        params={"seed": params.seed, "dataset": cfg.dataset, **cfg.model_dump()},
+        log_samples=lambda m, epoch: log_samples_to_mlflow(family, m, epoch, params.seed))
+    with atomic_dir(f"models/{args.family}") as out:
+        model.save_weights(out / "model.weights.h5")
+        (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+    checkpoint.clear()  # finished: a later run (new code, same params) must train from scratch
+    print(f"{stage}: final " + ", ".join(f"{k}={v[-1]:.4f}" for k, v in history.items() if k != "epoch"))
+
+
+if __name__ == "__main__":
+    main()
