@@ -100,7 +100,7 @@ class Checkpoint:
         return meta
 
     def save(self, model: keras.Model, epoch: int, history: dict, run_id: str | None) -> None:
-        save_arrays(self.state_file, {f"{kind}:{v.path}": np.asarray(v.numpy()) for kind, v in _state(model)})
+        save_arrays(self.state_file, {_key(kind, v): np.asarray(v.numpy()) for kind, v in _state(model)})
         meta = {"fingerprint": self.fingerprint, "epoch": epoch, "history": history, "run_id": run_id}
         _atomic_write_text(self.meta_file, json.dumps(meta))
 
@@ -109,7 +109,7 @@ class Checkpoint:
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         for kind, var in _state(model):
-            key = f"{kind}:{var.path}"
+            key = _key(kind, var)
             if key not in arrays:
                 raise RuntimeError(f"checkpoint has no value for {key}; delete the checkpoint to start afresh")
             var.assign(arrays[key])
@@ -123,6 +123,10 @@ def _state(model: keras.Model):
     """The variables a resumed run needs: weights, RNG seed states (`model.variables`) and optimizer slots."""
     yield from (("model", v) for v in model.variables)
     yield from (("optim", v) for v in model.optimizer.variables)
+
+
+def _key(kind: str, var) -> str:
+    return f"{kind}:{var.path.replace('/', '|')}"  # array names in a .npz cannot hold "/"
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

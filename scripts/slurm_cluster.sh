@@ -38,6 +38,16 @@ need_root() {
     [[ "$(id -u)" -eq 0 ]] || die "must be run as root"
 }
 
+# is_alive PID NAME -> true if PID is a live (not zombie) process called NAME
+is_alive() {
+    local pid="$1" name="$2" stat
+    [[ -n "$pid" && -r "/proc/$pid/comm" ]] || return 1
+    [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]] || return 1
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [[ "${stat:0:1}" != "Z" && "${stat:0:1}" != "X" ]]
+}
+
 # pid_of NAME PIDFILE -> prints the pid of a running daemon called NAME, or
 # nothing. Trusts the pid file only if that pid really is NAME (stale pid files
 # after a restart can point to unrelated processes); falls back to an exact
@@ -46,12 +56,17 @@ pid_of() {
     local name="$1" pidfile="$2" pid
     if [[ -r "$pidfile" ]]; then
         pid="$(tr -dc '0-9' <"$pidfile" || true)"
-        if [[ -n "$pid" && -r "/proc/$pid/comm" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]]; then
+        if is_alive "$pid" "$name"; then
             echo "$pid"
             return 0
         fi
     fi
-    pgrep -x "$name" 2>/dev/null | head -n1 || true
+    for pid in $(pgrep -x "$name" 2>/dev/null || true); do
+        if is_alive "$pid" "$name"; then
+            echo "$pid"
+            return 0
+        fi
+    done
 }
 
 install_packages() {
@@ -146,6 +161,8 @@ SelectTypeParameters=CR_Core_Memory
 # jobs that request no memory get 1 GB per CPU (not the whole node)
 DefMemPerCPU=1024
 ReturnToService=2
+# reject (instead of leaving pending forever) jobs that can never fit the node
+EnforcePartLimits=ALL
 SlurmctldTimeout=120
 SlurmdTimeout=300
 InactiveLimit=0
@@ -300,10 +317,10 @@ stop_one() {
     log "stopping $name (pid $pid)"
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 20); do
-        [[ -d "/proc/$pid" ]] || break
+        is_alive "$pid" "$name" || break
         sleep 0.5
     done
-    if [[ -d "/proc/$pid" ]]; then
+    if is_alive "$pid" "$name"; then
         log "$name (pid $pid) did not exit; sending SIGKILL"
         kill -9 "$pid" 2>/dev/null || true
     fi

@@ -65,6 +65,13 @@ def inputs_for(name: str, template: str) -> list[Input]:
     ]
 
 
+def metrics_producer(stem: str) -> str:
+    """The dvc.yaml stage that writes metrics/<stem>.json (kept in step with the notebooks' helper)."""
+    if stem.startswith("feature_extractor_"):
+        return f"feature_extractor@{stem[len('feature_extractor_'):]}"
+    return f"evaluate@{stem}"
+
+
 def outputs_for(name: str) -> list[Path]:
     outs = [OUT_DIR / f"{name}.ipynb", OUT_DIR / f"{name}.html"]
     return outs + [RESULTS_MD] if name == "summary" else outs
@@ -90,7 +97,7 @@ def check_inputs(inputs: list[Input]) -> None:
             if not p.is_dir() or not sorted(p.glob("*.json")):
                 raise ReportError(f"{p}/: no *.json metrics files ({_fix(inp)})")
             for f in sorted(p.glob("*.json")):
-                _check_json(f, inp)
+                _check_json(f, Input(inp.parameter, f, metrics_producer(f.stem)))
             continue
         if not p.exists():
             if inp.required:
@@ -143,7 +150,19 @@ def normalize(nb, template_path: Path, output_path: Path):
     return nb
 
 
+# nbconvert's "lab" page without the scripts it would fetch from a CDN (require.js, MathJax, mermaid):
+# the templates use no widgets, no TeX and no diagrams, so the page is complete offline. Images are
+# embedded as data: URIs and the CSS is inlined by the lab template itself.
+PAGE_TEMPLATE = """\
+{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
 def to_html(nb, title: str) -> str:
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     # Readers want the figures, not the code: inputs are hidden (the .ipynb keeps them; each template's
@@ -152,7 +171,9 @@ def to_html(nb, title: str) -> str:
     for cell in page.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(extra_loaders=[DictLoader({"gdl_report.html.j2": PAGE_TEMPLATE})],
+                            template_file="gdl_report.html.j2",
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(page, resources={"metadata": {"name": title}})
     return body
 
@@ -203,6 +224,7 @@ def run_report(name: str, templates: Path = TEMPLATES) -> list[Path]:
                 str(template_path), str(executed), parameters=parameters, kernel_name=KERNEL, cwd=str(Path.cwd()),
                 progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                 execution_timeout=CELL_TIMEOUT_S,
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # no "TCP without encryption" noise
             )
         except PapermillExecutionError as exc:
             raise ReportError(_explain(exc, inputs)) from None
@@ -249,10 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--templates", type=Path, default=TEMPLATES, help="template folder (default: %(default)s)")
     args = parser.parse_args(argv)
 
+    stage = "summary" if args.name == "summary" else f"report@{args.name}"  # as named in dvc.yaml
     try:
         load_params()
     except ParamsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error in stage {stage}: {exc}", file=sys.stderr)
         return 1
 
     if not re.fullmatch(r"[a-z][a-z0-9_]*", args.name):
@@ -261,12 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outputs = run_report(args.name, args.templates)
     except ReportError as exc:
-        print(f"error: report {args.name}: {exc}", file=sys.stderr)
+        print(f"error in stage {stage}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # kernel failed to start, died, timed out...
-        print(f"error: report {args.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"error in stage {stage}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(f"report {args.name}: wrote {', '.join(map(str, outputs))} in {time.perf_counter() - started:.1f} s")
+    print(f"{stage}: wrote {', '.join(map(str, outputs))} in {time.perf_counter() - started:.1f} s")
     return 0
 
 

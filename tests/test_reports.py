@@ -23,7 +23,8 @@ TEMPLATES = REPO / "reports" / "templates"
 VAE_METRICS = {"family": "vae", "dataset": "digits", "backbone": "domain", "num_samples": 100, "seed": 42,
                "fid": 12.345, "kid": 0.0123, "kid_std": 0.0011, "bits_per_dim": 2.106, "elbo_bits_per_dim": 2.318,
                "baseline": {"fid": 150.5, "kid": 0.2345, "kid_std": 0.0123, "bits_per_dim": 4.567,
-                            "name": "independent Bernoulli pixels"}}
+                            "name": "independent Bernoulli pixels"},
+               "reference": {"name": "training images", "fid": 1.875, "kid": 0.0004321, "kid_std": 0.0002}}
 REALNVP_METRICS = {"family": "realnvp", "dataset": "moons", "num_samples": 100, "seed": 42, "nll_nats": 1.2345,
                    "baseline": {"nll_nats": 2.7182, "name": "single Gaussian (MLE)"}}
 
@@ -45,6 +46,9 @@ def make_inputs(root: Path) -> None:
     (root / "samples").mkdir()
     (root / "metrics" / "vae.json").write_text(json.dumps(VAE_METRICS))
     (root / "metrics" / "realnvp.json").write_text(json.dumps(REALNVP_METRICS))
+    (root / "metrics" / "feature_extractor_digits.json").write_text(json.dumps({
+        "family": "feature_extractor", "dataset": "digits", "seed": 42, "num_test": 360, "accuracy": 0.9722,
+        "baseline": {"name": "majority class", "accuracy": 0.1028}}))
     write_history(root / "models" / "vae" / "history.json", 5, extra=True)
     write_history(root / "models" / "realnvp" / "history.json", 4)
 
@@ -68,24 +72,37 @@ def make_inputs(root: Path) -> None:
              latent=latent.astype(np.float32))
 
 
+def _env() -> dict:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+
+
 def run_stage(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, "-m", "stages.report", *args], cwd=root, env=env,
+    return subprocess.run([sys.executable, "-m", "stages.report", *args], cwd=root, env=_env(),
                           capture_output=True, text=True, timeout=300)
+
+
+def start_stage(root: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "stages.report", *args], cwd=root, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("reports")
     make_inputs(root)
+    # A future family with no template of its own: the generic report, without a samples file.
+    (root / "metrics" / "toy.json").write_text(json.dumps({"family": "toy", "dataset": "text", "accuracy": 0.75,
+                                                           "perplexity": 12.5, "baseline": {"perplexity": 80.0}}))
+    write_history(root / "models" / "toy" / "history.json", 3)
     old = Path.cwd()
     os.chdir(root)
-    try:
-        runs = {name: run_stage(root, name) for name in ("vae", "realnvp", "summary")}
+    try:  # the reports are independent: run them side by side (each waits mostly on its kernel)
+        procs = {name: start_stage(root, name) for name in ("vae", "realnvp", "toy", "summary")}
+        runs = {name: (*p.communicate(timeout=300), p.returncode) for name, p in procs.items()}
     finally:
         os.chdir(old)
-    for name, proc in runs.items():
-        assert proc.returncode == 0, f"{name}: {proc.stdout}\n{proc.stderr}"
+    for name, (out, err, rc) in runs.items():
+        assert rc == 0, f"{name}: {out}\n{err}"
     return root
 
 
@@ -101,7 +118,7 @@ def test_templates_are_generated_from_the_script():
 
 
 @pytest.mark.parametrize("name,values", [
-    ("vae", ["12.35", "150.5", "0.0123 ± 0.0011", "2.106", "4.567", "2.318"]),
+    ("vae", ["12.35", "150.5", "0.0123 ± 0.0011", "2.106", "4.567", "2.318", "1.875", "0.0004321 ± 0.0002"]),
     ("realnvp", ["1.234", "2.718", "single Gaussian (MLE)"]),
 ])
 def test_family_report(built, name, values):
@@ -110,13 +127,22 @@ def test_family_report(built, name, values):
     assert n_png >= (4 if name == "vae" else 2), n_png
     for v in values:
         assert v in html, v
-    assert "Traceback" not in html and "Error" not in html
-    assert '<script src="http' not in html or "mathjax" in html.lower()  # images are embedded, not linked
+    assert "Traceback" not in html and "ReportInputError" not in html and "Warning" not in html
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # self-contained: nothing fetched
     nb = json.loads((built / "reports" / f"{name}.ipynb").read_text())
     # Timestamps and durations are stripped; the parameters papermill injected point at the inputs.
     assert "start_time" not in json.dumps(nb)
     assert nb["metadata"]["papermill"]["parameters"]["samples_path"] == f"samples/{name}.npz"
     assert not list((built / "reports").glob(".*"))  # no temp files left
+
+
+def test_generic_report_for_a_family_without_template(built):
+    html = (built / "reports" / "toy.html").read_text()
+    assert "data:image/png;base64" in html  # training curves
+    assert "accuracy ↑" in html and "higher" in html and "12.5" in html and "80" in html
+    assert "No samples file" in html
+    md = (built / "reports" / "results.md").read_text()
+    assert re.search(r"\|\s*toy\s*\|", md) and "accuracy ↑" in md
 
 
 def test_ratio_and_direction(built):
@@ -132,6 +158,9 @@ def test_summary(built):
     assert any(re.match(r"\|\s*vae\s*\|", r) for r in rows) and any(re.match(r"\|\s*realnvp\s*\|", r) for r in rows)
     assert "12.35 / 150.5 (×12.2)" in md and "1.234 / 2.718 (×2.2)" in md
     assert "nll_nats ↓" in md and "fid ↓" in md
+    families = [r.split("|")[1].strip() for r in rows[2:]]
+    assert families == ["realnvp", "toy", "vae", "feature_extractor_digits"]  # families first, then the rest
+    assert "0.9722 / 0.1028 (×0.106)" in md and "360" not in md  # num_test is metadata, not a metric
     html = (built / "reports" / "summary.html").read_text()
     assert "data:image/png;base64" in html and "12.35" in html and "realnvp" in html
 
@@ -189,14 +218,17 @@ def helpers():
 def test_split_metrics_handles_any_numeric_key(helpers):
     meta, rows = helpers["split_metrics"]({
         "family": "x", "seed": 1, "num_samples": 10, "accuracy": 0.9, "perplexity": 20.0, "custom": 3,
-        "kid": 0.1, "kid_std": 0.01, "flag": True, "baseline": {"accuracy": 0.1, "perplexity": 80.0, "name": "uniform"}})
+        "kid": 0.1, "kid_std": 0.01, "flag": True, "extra": {"loss": 2.0, "note": "n"},
+        "baseline": {"accuracy": 0.1, "perplexity": 80.0, "name": "uniform"},
+        "reference": {"name": "real", "kid": 0.001, "kid_std": 0.0005}})
     by = {r["metric"]: r for r in rows}
-    assert set(by) == {"accuracy", "perplexity", "custom", "kid"}
+    assert set(by) == {"accuracy", "perplexity", "custom", "kid", "extra.loss"}
     assert meta["seed"] == 1 and meta["num_samples"] == 10 and meta["baseline name"] == "uniform" and meta["flag"] is True
     assert by["accuracy"]["direction"] == "higher" and by["accuracy"]["better"] == "yes"
     assert by["perplexity"]["direction"] == "lower" and by["perplexity"]["ratio"] == 4.0
     assert by["custom"]["direction"] is None and by["custom"]["baseline"] is None and by["custom"]["ratio"] is None
-    assert by["kid"]["model_std"] == 0.01
+    assert by["kid"]["model_std"] == 0.01 and by["kid"]["reference"] == 0.001 and by["kid"]["reference_std"] == 0.0005
+    assert by["extra.loss"]["direction"] == "lower" and meta["extra.note"] == "n" and meta["reference name"] == "real"
     table = helpers["metrics_table"](rows)
     assert table.loc["accuracy ↑", "better is"] == "higher"
     assert helpers["direction"]("neg_log_likelihood") == "lower"

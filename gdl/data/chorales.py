@@ -5,7 +5,8 @@ the 20 ``choraleAnalyses/*.rntxt`` files are Roman-numeral analyses, not music, 
 ``.krn`` (Humdrum) files duplicate ``.mxl`` files of the same chorale, so both are left out
 (``params.data.chorales.max_files > 0`` then keeps the first ``max_files``). Each file is parsed with
 ``music21.converter.parse(path, forceSource=True)`` (no pickle cache is read or written). Files
-music21 cannot parse are skipped with a warning on stderr; more than 10% failures is an error.
+music21 cannot parse (or that hold no notes) are skipped with a warning on stderr; more than 10%
+skipped is an error.
 
 Raw arrays:
 
@@ -13,7 +14,8 @@ Raw arrays:
   pitch), columns (``NOTE_COLUMNS``):
 
   0. ``chorale``: index into ``names`` (0..C-1);
-  1. ``part``: index of the part in the score (0 = the top staff, usually soprano; 0..parts-1);
+  1. ``part``: index of the part in the score's order (0..parts-1); usually Soprano, Alto, Tenor,
+     Bass, but some chorales add instruments (``part_names`` says which is which);
   2. ``onset``: start, in sixteenth notes from the beginning of the part's first measure
      (a pickup measure starts at 0);
   3. ``duration``: length in sixteenth notes (>= 1). Tied notes are merged into one event; onsets
@@ -28,10 +30,12 @@ Raw arrays:
 * ``key_sharps`` int64 (C,): the first key signature (sharps > 0, flats < 0; 0 if none);
 * ``time_numerator`` / ``time_denominator`` int64 (C,): the first time signature (0/0 if none).
 
-Processed arrays, for each split of ``train``/``val``/``test`` (a split by chorale):
+Processed arrays, for each split of ``train``/``val``/``test``: a split by chorale, where the
+versions of one chorale in the corpus (``bwv18.5-lz`` / ``bwv18.5-w``, ``bwv190.7`` /
+``bwv190.7-inst``, ...) always land in the same split (see :func:`chorale_group`):
 ``<split>_notes`` with column 0 renumbered 0..k-1 in the order of ``<split>_names``, and
-``<split>_names``, ``<split>_parts``, ``<split>_part_names``, ``<split>_key_sharps``, ``<split>_time_numerator``,
-``<split>_time_denominator``; plus the unprefixed ``note_columns``.
+``<split>_names``, ``<split>_parts``, ``<split>_part_names``, ``<split>_key_sharps``,
+``<split>_time_numerator``, ``<split>_time_denominator``; plus the unprefixed ``note_columns``.
 
 Parsing all 410 chorales takes about 75 s on one core (measured: music21's MusicXML reader is most
 of it), so with 40 files or more they are parsed by a process pool, one worker per available CPU;
@@ -223,11 +227,23 @@ def acquire(cfg, seed: int) -> dict[str, np.ndarray]:
     }
 
 
+def chorale_group(name: str) -> str:
+    """The chorale a file is a version of: ``bach/bwv18.5-lz.mxl`` and ``bach/bwv18.5-w.mxl`` -> ``bwv18.5``."""
+    return Path(str(name)).stem.split("-")[0]
+
+
 def preprocess(raw: dict[str, np.ndarray], cfg, seed: int) -> dict[str, np.ndarray]:
     notes = raw["notes"]
     n = len(raw["names"])
+    # Split by chorale, keeping the versions of one chorale (e.g. bwv190.7 and bwv190.7-inst)
+    # together so that no split sees a near-copy of another split's music.
+    groups = np.array([chorale_group(name) for name in raw["names"]], dtype=str)
+    unique, group_of = np.unique(groups, return_inverse=True)
+    group_of = group_of.reshape(-1)
     out: dict[str, np.ndarray] = {"note_columns": np.array(NOTE_COLUMNS, dtype=str)}
-    for split, idx in zip(("train", "val", "test"), split_indices(n, cfg.val_fraction, cfg.test_fraction, seed)):
+    for split, group_idx in zip(("train", "val", "test"),
+                                split_indices(len(unique), cfg.val_fraction, cfg.test_fraction, seed)):
+        idx = np.flatnonzero(np.isin(group_of, group_idx))
         renumber = np.full(n, -1, dtype=np.int64)
         renumber[idx] = np.arange(len(idx))
         rows = notes[np.isin(notes[:, 0], idx)].copy()

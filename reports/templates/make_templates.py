@@ -41,6 +41,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no GUI, no inline backend: figures are rendered to PNG explicitly by show()
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from IPython.display import HTML, Image, Markdown, display
@@ -130,7 +131,7 @@ def load_history(path, producer):
     n = next(iter(lengths.values()))
     epochs = series.pop("epoch", list(range(1, n + 1)))
     try:
-        frame = pd.DataFrame({k: pd.to_numeric(pd.Series(v, dtype="object"), errors="raise").astype(float)
+        frame = pd.DataFrame({k: pd.to_numeric(pd.Series(v, dtype="object"), errors="raise").astype(float).to_numpy()
                               for k, v in series.items()}, index=pd.Index(epochs, name="epoch"))
     except (TypeError, ValueError) as exc:
         raise ReportInputError(f"{path}: a per-epoch list is not numeric ({exc}); written by stage {producer}") from None
@@ -176,6 +177,13 @@ GLOSSARY = {
 }
 
 
+def metrics_producer(stem):
+    """The dvc.yaml stage that writes metrics/<stem>.json."""
+    if stem.startswith("feature_extractor_"):
+        return f"feature_extractor@{stem[len('feature_extractor_'):]}"
+    return f"evaluate@{stem}"
+
+
 def is_number(v):
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
@@ -208,30 +216,44 @@ def is_meta_key(key):
     return k in META_KEYS or k.startswith(META_PREFIXES) or k.endswith(META_SUFFIXES)
 
 
+def _is_std(key, numbers):
+    return key.endswith("_std") and key[:-4] in numbers
+
+
 def split_metrics(raw):
     """-> (metadata dict, list of metric rows). A row: metric, direction, model, model_std, baseline,
-    baseline_std, ratio (baseline / model), better ('yes'/'no'/''). `<key>_std` is the spread of `<key>`."""
+    baseline_std, reference, reference_std, ratio (baseline / model), better ('yes'/'no'/'').
+
+    `baseline` (what the model must beat) and `reference` (the same figure for real data: the floor a
+    perfect model would reach) are dicts with the model's keys plus a `name`. `<key>_std` is the spread of
+    `<key>`. Other nested dicts are flattened to dotted keys. Non-numeric values are metadata, and so are
+    numbers whose key describes the run (seed, num_*, *_samples, *_size, ...)."""
     raw = dict(raw)
-    baseline = raw.pop("baseline", {}) or {}
-    if not isinstance(baseline, dict):
-        baseline = {"value": baseline}
-    flat, base = flatten(raw), flatten(baseline)
+    compare = {}
+    for side in ("baseline", "reference"):
+        d = raw.pop(side, None) or {}
+        compare[side] = flatten(d if isinstance(d, dict) else {"value": d})
+    flat = flatten(raw)
     meta = {k: v for k, v in flat.items() if not is_number(v) or is_meta_key(k)}
     numbers = {k: float(v) for k, v in flat.items() if k not in meta}
-    base_numbers = {k: float(v) for k, v in base.items() if is_number(v) and not is_meta_key(k)}
-    meta.update({f"baseline {k}": v for k, v in base.items() if not is_number(v)})
-    keys = [k for k in numbers if not (k.endswith("_std") and k[:-4] in numbers)]
-    keys += [k for k in base_numbers if k not in numbers and not (k.endswith("_std") and k[:-4] in base_numbers)]
+    other = {}
+    for side, values in compare.items():
+        other[side] = {k: float(v) for k, v in values.items() if is_number(v) and not is_meta_key(k)}
+        meta.update({f"{side} {k}": v for k, v in values.items() if not is_number(v)})
+    keys = [k for k in numbers if not _is_std(k, numbers)]
+    keys += [k for k in other["baseline"] if k not in numbers and not _is_std(k, other["baseline"])]
     rows = []
     for k in keys:
-        m, b = numbers.get(k), base_numbers.get(k)
+        m, b = numbers.get(k), other["baseline"].get(k)
         ratio = b / m if m is not None and b is not None and m != 0 else None
         d = direction(k)
         better = ""
         if d and m is not None and b is not None and math.isfinite(m) and math.isfinite(b):
             better = "yes" if (m < b if d == "lower" else m > b) else "no"
         rows.append({"metric": k, "direction": d, "model": m, "model_std": numbers.get(k + "_std"),
-                     "baseline": b, "baseline_std": base_numbers.get(k + "_std"), "ratio": ratio, "better": better})
+                     "baseline": b, "baseline_std": other["baseline"].get(k + "_std"),
+                     "reference": other["reference"].get(k), "reference_std": other["reference"].get(k + "_std"),
+                     "ratio": ratio, "better": better})
     return meta, rows
 
 
@@ -251,7 +273,9 @@ ARROW = {"lower": "↓", "higher": "↑", None: ""}
 
 
 def metrics_table(rows):
-    """Display frame: one row per metric; model vs baseline with the ratio baseline / model."""
+    """Display frame: one row per metric; model vs baseline with the ratio baseline / model (and the
+    real-data reference when the metrics file has one)."""
+    with_reference = any(not missing(r.get("reference")) for r in rows)
     return pd.DataFrame([{
         "metric": f"{r['metric']} {ARROW[r['direction']]}".strip(),
         "better is": r["direction"] or "?",
@@ -259,6 +283,7 @@ def metrics_table(rows):
         "baseline": fmt(r["baseline"], r["baseline_std"]),
         "baseline / model": fmt(r["ratio"]),
         "model beats baseline": r["better"] or "—",
+        **({"reference (real data)": fmt(r.get("reference"), r.get("reference_std"))} if with_reference else {}),
     } for r in rows]).set_index("metric")
 
 
@@ -267,7 +292,7 @@ def describe_run(meta):
     return " · ".join(parts) if parts else "(no metadata)"
 
 
-def glossary(rows, baseline_name=None):
+def glossary(rows, baseline_name=None, reference_name=None):
     lines = []
     for r in rows:
         base = r["metric"].rsplit(".", 1)[-1]
@@ -277,6 +302,9 @@ def glossary(rows, baseline_name=None):
         lines.append(f"- **{r['metric']}** ({rule}). {text}".rstrip())
     if baseline_name:
         lines.append(f"- **baseline**: {baseline_name}.")
+    if reference_name:
+        lines.append(f"- **reference**: {reference_name} scored like the model: the value a perfect model would "
+                     "reach with this many samples (FID and KID are biased for finite samples, so it is not 0).")
     return "\n".join(lines)
 
 
@@ -287,7 +315,7 @@ def render_metrics(path, producer):
         raise ReportInputError(f"{path}: no numeric metrics (got keys {sorted(raw)}); written by stage {producer}")
     say(describe_run(meta))
     display(metrics_table(rows))
-    say(glossary(rows, meta.get("baseline name")))
+    say(glossary(rows, meta.get("baseline name"), meta.get("reference name")))
     return raw, meta, rows
 
 
@@ -315,12 +343,13 @@ def plot_history(history, path=""):
         if len(vals) and vals.min() > 0 and vals.max() / vals.min() > 100:
             ax.set_yscale("log")
         val = f"val_{base}"
-        if val in cols and history[val].notna().any():
+        if base == "loss" and val in cols and history[val].notna().any():  # the objective, not its parts
             best = history[val].idxmin() if direction(base) != "higher" else history[val].idxmax()
             ax.plot([best], [history[val][best]], "k*", ms=10, label=f"best ({best})")
             notes.append(f"best `{val}` = {history[val][best]:.4g} at epoch {best} of {history.index[-1]}")
         ax.set_title(base)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(groups):]:
@@ -344,17 +373,26 @@ def is_image_batch(array):
     return array.ndim == 3 and min(array.shape[1:]) >= 4 or array.ndim == 4 and array.shape[-1] in (1, 3)
 
 
-def image_grid(array, ncols=8, nrows=8, title=None, cell=1.0):
+def mosaic(imgs, ncols, pad=1, fill=0.5):
+    """Tile (n,H,W[,3]) images into one array, `pad` grey pixels between them (one imshow: fast, crisp)."""
+    n, h, w = imgs.shape[:3]
+    nrows = math.ceil(n / ncols)
+    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad) + imgs.shape[3:], fill, np.float32)
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, ncols)
+        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = img
+    return out
+
+
+def image_grid(array, ncols=8, nrows=8, title=None, cell=0.9):
+    """Up to ncols x nrows images as one figure of fixed size (cell inches per image)."""
     imgs, cmap, clipped = to_images(array[: ncols * nrows])
-    nrows = min(nrows, math.ceil(len(imgs) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell * ncols, cell * nrows + (0.4 if title else 0)),
-                             squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img in zip(axes.flat, imgs):
-        ax.imshow(img, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+    rows = math.ceil(len(imgs) / ncols)
+    fig, ax = plt.subplots(figsize=(cell * ncols, cell * rows + (0.35 if title else 0.0)))
+    ax.imshow(mosaic(imgs, ncols), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.axis("off")
     if title:
-        fig.suptitle(title)
+        ax.set_title(title)
     fig.tight_layout(pad=0.2)
     show(fig)
     return clipped
@@ -418,11 +456,11 @@ def vae_notebook():
         md(f"""
             # Variational autoencoder (VAE)
 
-            A VAE (book chapter 3) learns an encoder that maps an image $x$ to a Gaussian
-            $q(z \\mid x) = \\mathcal{{N}}(\\mu(x), \\sigma^2(x))$ over a small latent space and a decoder that maps a
-            latent point $z$ back to pixel probabilities $p(x \\mid z)$. Training maximises the evidence lower bound
-            (ELBO): reconstruct the input well, while a KL term keeps $q(z \\mid x)$ close to the prior
-            $\\mathcal{{N}}(0, I)$, so that decoding random draws from the prior produces new images.
+            A VAE (book chapter 3) learns an encoder that maps an image *x* to a Gaussian
+            *q*(*z* | *x*) = N(μ(*x*), σ²(*x*)) over a small latent space, and a decoder that maps a
+            latent point *z* back to pixel probabilities *p*(*x* | *z*). Training maximises the evidence lower
+            bound (ELBO): reconstruct the input well, while a KL term keeps *q*(*z* | *x*) close to the prior
+            N(0, *I*), so that decoding random draws from the prior produces new images.
 
             This report shows how well that worked: the metrics against a baseline, the training curves,
             new images, reconstructions of test images, and where test images land in the latent space.
@@ -441,9 +479,12 @@ def vae_notebook():
         md("""
             ## Metrics
 
-            Every number is computed on the held-out test split by the `evaluate` stage. The baseline is a model
-            with no learning of structure (see its name below); the column *baseline / model* says how many times
-            smaller the model's number is — above 1 is better for metrics where lower is better.
+            Every number is computed on the held-out test split by the `evaluate` stage, next to the same number
+            for a simple reference model (the baseline, named below when the `evaluate` stage records its name).
+            The column *baseline / model* says how many times smaller the model's number is — above 1 means the
+            model wins for metrics where lower is better (↓). The *reference* column, when present, scores real
+            training images the same way: the best a model can get, since FID and KID are not 0 for a finite
+            sample even of real images.
         """),
         code("""
             metrics, meta, rows = render_metrics(metrics_path, f"evaluate@{family}")
@@ -463,7 +504,7 @@ def vae_notebook():
         md("""
             ## New images from the prior
 
-            Each image below is the decoder's output for a point $z$ drawn from the prior $\\mathcal{N}(0, I)$ —
+            Each image below is the decoder's output for a point *z* drawn from the prior N(0, *I*) —
             no test image involved. Good samples are sharp and recognisable; blurry ones are typical of a VAE,
             whose pixel-wise likelihood averages over the images compatible with a latent point.
         """),
@@ -481,7 +522,7 @@ def vae_notebook():
             ## Reconstructions
 
             Top row: test images the model never trained on. Bottom row: the decoder's output for the mean of
-            the encoder's distribution, $\\mu(x)$. The gap between the rows is what the latent bottleneck throws
+            the encoder's distribution, μ(*x*). The gap between the rows is what the latent bottleneck throws
             away; with a 2-dimensional latent space some confusion between similar digits is expected.
         """),
         code("""
@@ -492,14 +533,13 @@ def vae_notebook():
                                        f"{recon.shape} differ in shape; written by stage {producer}")
             n = min(16, len(originals))
             imgs, cmap, clipped = to_images(np.concatenate([originals[:n], recon[:n]]))
-            fig, axes = plt.subplots(2, n, figsize=(0.9 * n, 2.2), squeeze=False)
-            for j in range(n):
-                for i, row_label in enumerate(["original", "reconstruction"]):
-                    ax = axes[i, j]
-                    ax.imshow(imgs[i * n + j], cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-                    ax.set_xticks([]); ax.set_yticks([])
-                    if j == 0:
-                        ax.set_ylabel(row_label, fontsize=8)
+            fig, ax = plt.subplots(figsize=(0.8 * n + 1.2, 2.0))
+            ax.imshow(mosaic(imgs, n), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            h = imgs.shape[1] + 1
+            ax.set_yticks([0.5 + h / 2, 0.5 + h * 1.5], ["original", "reconstruction"])
+            ax.set_xticks([]); ax.tick_params(length=0)
+            for side in ax.spines.values():
+                side.set_visible(False)
             fig.tight_layout(pad=0.2)
             show(fig)
             o, r = to_images(originals[:n])[0], to_images(recon[:n])[0]
@@ -509,7 +549,7 @@ def vae_notebook():
         md("""
             ## The latent space
 
-            Each point is a test image placed at its latent mean $\\mu(x)$, coloured by its digit. Clusters show
+            Each point is a test image placed at its latent mean μ(*x*), coloured by its digit. Clusters show
             that the encoder separates digits without ever seeing a label; the dashed circles mark one and two
             standard deviations of the prior, the region that the KL term pulls the codes into and that the
             sampler above draws from. Gaps inside the circles are regions that decode to implausible images.
@@ -547,12 +587,13 @@ def vae_notebook():
             elif dim == 1:
                 say("*The latent space has a single dimension: each test image's code on the x axis, its label "
                     "(jittered) on the y axis.*")
-            say(f"Latent means: per-dimension mean {np.round(z.mean(0)[:4], 3).tolist()}, "
-                f"standard deviation {np.round(z.std(0)[:4], 3).tolist()}" + (" (first 4 dims)" if dim > 4 else "")
+            rounded = lambda a: [round(float(v), 3) for v in a[:4]]
+            say(f"Latent means: per-dimension mean {rounded(z.mean(0))}, "
+                f"standard deviation {rounded(z.std(0))}" + (" (first 4 dims)" if dim > 4 else "")
                 + " — the prior has mean 0 and standard deviation 1.")
         """),
         md("""
-            A decoded grid of the latent space (decoding an evenly spaced grid of $z$) would need the model
+            A decoded grid of the latent space (decoding an evenly spaced grid of *z*) would need the model
             itself; this report only reads the files the pipeline wrote, so it is not shown here.
         """),
     ])
@@ -563,10 +604,10 @@ def realnvp_notebook():
         md(f"""
             # RealNVP normalizing flow
 
-            RealNVP (book chapter 6) is an invertible network $f$ that maps a data point $x$ to a latent point
-            $z = f(x)$ with a tractable Jacobian determinant, so the exact log-likelihood is
-            $\\log p(x) = \\log \\mathcal{{N}}(f(x); 0, I) + \\log |\\det \\partial f / \\partial x|$. Training maximises
-            it; sampling runs the flow backwards, $x = f^{{-1}}(z)$ with $z \\sim \\mathcal{{N}}(0, I)$.
+            RealNVP (book chapter 6) is an invertible network *f* that maps a data point *x* to a latent point
+            *z* = *f*(*x*) with a tractable Jacobian determinant, so the exact log-likelihood is
+            log *p*(*x*) = log N(*f*(*x*); 0, *I*) + log |det ∂*f*/∂*x*|. Training maximises it; sampling runs the
+            flow backwards, *x* = *f*⁻¹(*z*) with *z* ~ N(0, *I*).
 
             On the two-moons data this is easy to see in two dimensions: the flow should turn the moons into a
             round Gaussian blob, and turn Gaussian draws into moons.
@@ -607,10 +648,10 @@ def realnvp_notebook():
         md("""
             ## From data to latent space and back
 
-            Top row, left to right: test points $x$ (coloured by moon), and the same points mapped forward,
-            $f(x)$ — if the flow fits, they look like a standard Gaussian and the two colours sit side by side
-            without overlapping. Bottom row, right to left: draws $z \\sim \\mathcal{N}(0, I)$, and the generated
-            points $f^{-1}(z)$, which should look like the moons. Panels in the same column share axis limits
+            Top row, left to right: test points *x* (coloured by moon), and the same points mapped forward,
+            *f*(*x*) — if the flow fits, they look like a standard Gaussian and the two colours sit side by side
+            without overlapping. Bottom row, right to left: draws *z* ~ N(0, *I*), and the generated points
+            *f*⁻¹(*z*), which should look like the moons. Panels in the same column share axis limits
             (data space on the left, latent space on the right), so they can be compared directly; the dashed
             circles in latent space mark 1, 2 and 3 standard deviations.
         """),
@@ -641,7 +682,7 @@ def realnvp_notebook():
             z_lim = [(-r, r), (-r, r)]  # latent space: square and centred on the prior's mean
 
             classes = np.unique(labels)
-            cmap = plt.get_cmap("tab10", max(len(classes), 2))
+            palette = plt.get_cmap("tab10").colors
             fig, axes = plt.subplots(2, 2, figsize=(10, 9))
             panels = [
                 (axes[0, 0], data, labels, x_lim, f"data space: test points $x$ (n={min(len(data), MAX_POINTS)})"),
@@ -653,12 +694,12 @@ def realnvp_notebook():
             for ax, pts, lab, lim, title in panels:
                 pts = pts[:MAX_POINTS]
                 if lab is None:
-                    ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.5, color="tab:green", linewidths=0)
+                    ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.5, color="tab:green", linewidths=0)
                 else:
                     lab = lab[:MAX_POINTS]
                     for i, c in enumerate(classes):
                         sel = lab == c
-                        ax.scatter(pts[sel, 0], pts[sel, 1], s=3, alpha=0.5, color=cmap(i), linewidths=0,
+                        ax.scatter(pts[sel, 0], pts[sel, 1], s=4, alpha=0.5, color=palette[i % 10], linewidths=0,
                                    label=f"label {c}")
                     ax.legend(markerscale=4, fontsize=8, loc="upper right")
                 if lim is z_lim:
@@ -679,7 +720,7 @@ def realnvp_notebook():
             say("\\n".join(f"- {n}" for n in notes) or "All plotted points fall inside the axis limits.")
         """),
         md("""
-            ### How Gaussian is $f(x)$?
+            ### How Gaussian is *f*(*x*)?
 
             If the flow is a perfect fit, the mapped test points have mean 0 and identity covariance. The table
             compares their moments with the Gaussian draws that produced the samples.
@@ -774,7 +815,7 @@ def summary_notebook():
             # Results summary
 
             One row per model family, one column per metric, each from `metrics/<family>.json` (the `evaluate`
-            stage). A cell reads *model / baseline (×ratio)* where the ratio is baseline ÷ model: for a metric
+            stage; other metrics files, such as the feature extractor's, come last). A cell reads *model / baseline (×ratio)* where the ratio is baseline ÷ model: for a metric
             where lower is better (↓) a ratio above 1 means the model beats its baseline by that factor.
 
             The same table is written as GitHub markdown to `reports/results.md`, which the README embeds.
@@ -796,12 +837,12 @@ def summary_notebook():
             say("Inputs of this report (SHA-256 prefixes; `dvc.lock` records the full hashes):")
             provenance({"metrics": metrics_dir})
 
+            # One row per file, named by the file (unique): metrics/<family>.json from evaluate@<family>, then
+            # the other metrics files (e.g. feature_extractor_digits.json: the FID/KID backbone's accuracy).
             results = {}
-            for f in files:
-                raw = load_json(f, f"evaluate@{f.stem}")
-                meta, rows = split_metrics(raw)
-                family = str(meta.get("family", f.stem))
-                results[family] = (meta, rows)
+            for f in sorted(files, key=lambda f: (metrics_producer(f.stem) != f"evaluate@{f.stem}", f.stem)):
+                raw = load_json(f, metrics_producer(f.stem))
+                results[f.stem] = split_metrics(raw)
         """),
         md("""
             ## All families
@@ -841,8 +882,10 @@ def summary_notebook():
                 model=[fmt(m, s) for m, s in zip(long["model"], long["model_std"])],
                 baseline=[fmt(b, s) for b, s in zip(long["baseline"], long["baseline_std"])],
                 **{"baseline / model": [fmt(v) for v in long["ratio"]],
-                   "model beats baseline": long["better"].replace("", "—")},
-            )[["family", "dataset", "metric", "better is", "model", "baseline", "baseline / model", "model beats baseline"]]
+                   "model beats baseline": long["better"].replace("", "—"),
+                   "reference (real data)": [fmt(v, s) for v, s in zip(long["reference"], long["reference_std"])]},
+            )[["family", "dataset", "metric", "better is", "model", "baseline", "baseline / model", "model beats baseline"]
+              + (["reference (real data)"] if long["reference"].notna().any() else [])]
             display(detail.set_index(["family", "metric"]))
             first_row = {}
             for _, rows in results.values():
@@ -867,8 +910,12 @@ def summary_notebook():
             if bars:
                 fig, ax = plt.subplots(figsize=(8, 0.45 * len(bars) + 1.2))
                 labels_, factors = zip(*bars)
-                ax.barh(range(len(bars)), factors, color=["tab:green" if f > 1 else "tab:red" for f in factors], left=0)
+                # Bars grow from 1 (no improvement) to the factor, right for wins and left for losses.
+                ax.barh(range(len(bars)), [f - 1 for f in factors], left=1,
+                        color=["tab:green" if f > 1 else "tab:red" for f in factors])
                 ax.set_xscale("log")
+                ax.set_xlim(min(0.5, min(factors) / 2), max(2.0, max(factors) * 3))
+                ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"×{v:g}"))
                 ax.axvline(1.0, color="k", lw=1)
                 ax.set_yticks(range(len(bars)), labels_)
                 ax.invert_yaxis()
@@ -893,7 +940,7 @@ def summary_notebook():
                 frame = frame.reset_index().astype(str).apply(lambda col: col.str.replace("|", "\\\\|", regex=False))
                 try:
                     import tabulate  # noqa: F401  (a dependency of dvc; checked, not assumed)
-                    return frame.to_markdown(index=False)
+                    return frame.to_markdown(index=False, disable_numparse=True)
                 except ImportError:
                     cols = list(frame.columns)
                     widths = [max([len(str(c))] + [len(v) for v in frame[c]]) for c in cols]
@@ -902,8 +949,8 @@ def summary_notebook():
                     out += [line(list(row)) for row in frame.itertuples(index=False)]
                     return "\\n".join(out)
 
-            legend = ("Each cell: model / baseline (×ratio, baseline ÷ model). ↓ lower is better, ↑ higher is better; "
-                      "for ↓ metrics a ratio above 1 means the model beats its baseline.")
+            legend = ("Each cell: model / baseline (×ratio, baseline ÷ model). ↓ lower is better, ↑ higher is better: "
+                      "the model beats its baseline when the ratio is above 1 for ↓ metrics, below 1 for ↑ metrics.")
             baselines = [f"{fam}: {meta['baseline name']}" for fam, (meta, _) in results.items() if "baseline name" in meta]
             text = "\\n".join(["Generated by `dvc repro` (report stage summary); do not edit.", "",
                                markdown_table(wide), "", legend]
