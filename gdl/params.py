@@ -104,7 +104,7 @@ class Training(Section):
 
 class FeatureExtractor(Training):
     feature_dim: int = Field(64, ge=8)
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
 
@@ -120,18 +120,18 @@ class Vae(Training):
     # Weight of the reconstruction term (summed over pixels, in nats). 1.0 is the true ELBO; the book's
     # "beta 500 x mean BCE" corresponds to about 500 / (32*32) = 0.49.
     beta: float = Field(1.0, gt=0.0)
-    epochs: int = Field(150, ge=1)
+    epochs: int = Field(60, ge=1)
     batch_size: int = Field(100, ge=1)
-    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+    learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
 
 
 class RealNvp(Training):
     dataset: Literal["moons"] = "moons"
     coupling_layers: int = Field(6, ge=1)
-    hidden_units: int = Field(256, ge=1)
-    hidden_layers: int = Field(4, ge=1)
-    l2: float = Field(0.01, ge=0.0)
-    epochs: int = Field(40, ge=1)
+    hidden_units: int = Field(64, ge=1)
+    hidden_layers: int = Field(2, ge=1)
+    l2: float = Field(1e-4, ge=0.0)
+    epochs: int = Field(20, ge=1)
     batch_size: int = Field(256, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
 
@@ -141,7 +141,7 @@ class Evaluate(Section):
     backbone: Literal["domain", "inception_v3"] = "domain"
     kid_subsets: int = Field(100, ge=1)
     kid_subset_size: int = Field(1_000, ge=2)
-    iw_samples: int = Field(128, ge=1)  # importance samples for the VAE's IWAE bound
+    iw_samples: int = Field(64, ge=1)  # importance samples for the VAE's IWAE bound
     # inception_v3 needs ImageNet weights, fetched only against a SHA-256 pinned here (keras publishes an md5).
     inception_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
 
@@ -172,7 +172,7 @@ PROFILES: dict[str, dict] = {
     "book": {
         "data": {"digits": {"source": "book"}},
         "vae": {"beta": 500 / (32 * 32), "epochs": 5, "learning_rate": 5e-4, "batch_size": 100},
-        "realnvp": {"coupling_layers": 2, "hidden_units": 256, "hidden_layers": 4, "epochs": 300,
+        "realnvp": {"hidden_units": 256, "hidden_layers": 4, "l2": 0.01, "epochs": 300,
                     "learning_rate": 1e-4, "batch_size": 256},
         "evaluate": {"num_samples": 10_000},
     },

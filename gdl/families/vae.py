@@ -99,7 +99,7 @@ class VAE(keras.Model):
         z_mean, z_log_var = self.encoder(images)
         return self.decoder(self.sampling([z_mean, z_log_var]))
 
-    def _losses(self, images):
+    def _loss_terms(self, images):
         z_mean, z_log_var = self.encoder(images)
         loc, log_scale = self.decoder(self.sampling([z_mean, z_log_var]))
         nll = -ops.sum(discretized_logistic_log_prob(_to_unit(images), loc, log_scale), axis=(1, 2, 3))
@@ -116,14 +116,14 @@ class VAE(keras.Model):
 
         images = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
-            loss, nll, kl = self._losses(images)
+            loss, nll, kl = self._loss_terms(images)
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._track(loss, nll, kl)
 
     def test_step(self, data):
         images = data[0] if isinstance(data, tuple) else data
-        return self._track(*self._losses(images))
+        return self._track(*self._loss_terms(images))
 
 
 # ------------------------------------------------------------------ the family interface ---------------
