@@ -67,7 +67,8 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
                 f"{path}: array {key!r} has object dtype {arr.dtype}; store strings as a numpy "
                 f"unicode array (np.array(list_of_str) or .astype(str)) instead"
             )
-        prepared.append((key, np.ascontiguousarray(arr)))
+        # Not np.ascontiguousarray: it turns 0-d arrays into shape (1,).
+        prepared.append((key, np.require(arr, requirements="C")))
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")

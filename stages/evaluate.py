@@ -46,8 +46,7 @@ def backbone_features(params, dataset: str):
 def image_metrics(features, samples, baseline_samples, data, ev, seed) -> tuple[dict, dict, dict]:
     test = features(data["test_x"])
 
-    def fid_kid(images_or_features):
-        f = images_or_features
+    def fid_kid(f):
         k, k_std = kid(f, test, subsets=ev.kid_subsets, subset_size=ev.kid_subset_size, seed=seed)
         return {"fid": fid(f, test), "kid": k, "kid_std": k_std}
 
@@ -63,9 +62,9 @@ def evaluate_vae(params, data, samples) -> dict:
     ev, seed = params.evaluate, params.seed
     _, vae = load_trained("vae", params, data)
     marginals = PixelMarginals().fit(data["train_x"])
-    model, baseline, reference = image_metrics(
-        backbone_features(params, params.vae.dataset), samples["samples"], marginals.sample(len(samples["samples"]), seed),
-        data, ev, seed)
+    features = backbone_features(params, params.vae.dataset)
+    baseline_samples = marginals.sample(len(samples["samples"]), seed)
+    model, baseline, reference = image_metrics(features, samples["samples"], baseline_samples, data, ev, seed)
     dims = int(np.prod(data["test_x"].shape[1:]))
     elbo, iwae = families.get("vae").log_likelihood(vae, data["test_x"], ev.iw_samples, seed)
     model["bits_per_dim"] = float(-np.mean(iwae) / (dims * math.log(2)))

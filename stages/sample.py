@@ -6,6 +6,7 @@ Besides the samples, the file holds what the report plots (reconstructions, late
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from gdl import families
 from gdl.arrays import DataFileError, load_arrays, save_arrays
@@ -19,7 +20,9 @@ def load_trained(name: str, params, data):
     set_seed(params.seed)
     family = families.get(name)
     model = family.build(getattr(params, name), data, params.seed)
-    model.load_weights(f"models/{name}/model.weights.h5")
+    with warnings.catch_warnings():  # the file also holds the optimizer's state, which inference skips
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(f"models/{name}/model.weights.h5")
     return family, model
 
 

@@ -15,26 +15,26 @@ from stages.common import atomic_dir, fail, params_or_exit
 
 
 def log_samples_to_mlflow(family, model, epoch: int, seed: int) -> None:
+    """A picture of the model's samples as an MLflow artifact: an 8x8 grid of images, or a 2-D scatter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     import mlflow
-    import numpy as np
 
-    if hasattr(family, "sample") and family.__name__.endswith("vae"):
-        images = family.sample(model, 64, seed)
-        grid = images.reshape(8, 8, *images.shape[1:]).transpose(0, 2, 1, 3, 4)
-        grid = grid.reshape(8 * images.shape[1], 8 * images.shape[2], images.shape[3])
-        mlflow.log_image((np.clip(grid, 0, 1) * 255).astype("uint8").squeeze(), f"samples/epoch_{epoch:04d}.png")
-    else:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        points, _ = family.sample(model, 2000, seed)
-        fig, ax = plt.subplots(figsize=(4, 4))
-        ax.scatter(points[:, 0], points[:, 1], s=2)
-        ax.set_title(f"samples after epoch {epoch}")
-        mlflow.log_figure(fig, f"samples/epoch_{epoch:04d}.png")
-        plt.close(fig)
+    samples = family.sample(model, 64, seed)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    if samples.ndim == 4:  # images (n, H, W, C)
+        n, h, w, c = samples.shape
+        grid = samples.reshape(8, 8, h, w, c).transpose(0, 2, 1, 3, 4).reshape(8 * h, 8 * w, c)
+        ax.imshow(grid.squeeze(), cmap="gray", vmin=0, vmax=1)
+        ax.axis("off")
+    else:  # points (n, 2)
+        samples = family.sample(model, 2000, seed)
+        ax.scatter(samples[:, 0], samples[:, 1], s=2)
+    ax.set_title(f"samples after epoch {epoch}")
+    mlflow.log_figure(fig, f"samples/epoch_{epoch:04d}.png")
+    plt.close(fig)
 
 
 def main(argv=None) -> None:

@@ -393,3 +393,12 @@ def test_book_digits_unreachable_url(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "data" / "raw").exists()
     downloads = tmp_path / "data" / "downloads"
     assert not downloads.exists() or not any(downloads.iterdir())  # no partial download left
+
+
+def test_save_arrays_keeps_zero_dimensional_arrays(tmp_path):
+    from gdl.arrays import load_arrays, save_arrays
+
+    save_arrays(tmp_path / "s.npz", {"step": np.asarray(np.int64(7)), "v": np.arange(3.0)[::2]})
+    loaded = load_arrays(tmp_path / "s.npz")
+    assert loaded["step"].shape == () and loaded["step"] == 7
+    assert loaded["v"].tolist() == [0.0, 2.0]

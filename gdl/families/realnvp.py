@@ -100,10 +100,13 @@ def train_arrays(data: dict):
     return data["train_x"], None, (data["val_x"],)
 
 
-def sample(flow: RealNVP, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x, z): n points from the model and the Gaussian draws they came from."""
-    z = np.random.default_rng(seed).standard_normal((n, flow.dim)).astype(np.float32)
-    return np.asarray(flow.to_data(z)), z
+def latent_draws(flow: RealNVP, n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, flow.dim)).astype(np.float32)
+
+
+def sample(flow: RealNVP, n: int, seed: int) -> np.ndarray:
+    """n points from the model: Gaussian draws pushed through the inverse flow."""
+    return np.asarray(flow.to_data(latent_draws(flow, n, seed)))
 
 
 def encode(flow: RealNVP, x: np.ndarray) -> np.ndarray:
@@ -116,6 +119,6 @@ def log_likelihood(flow: RealNVP, x: np.ndarray) -> np.ndarray:
 
 
 def sample_outputs(flow: RealNVP, data: dict, n: int, seed: int) -> dict[str, np.ndarray]:
-    samples, latent = sample(flow, n, seed)
-    return {"samples": samples, "latent": latent, "data": data["test_x"], "data_labels": data["test_y"],
+    latent = latent_draws(flow, n, seed)
+    return {"samples": np.asarray(flow.to_data(latent)), "latent": latent, "data": data["test_x"], "data_labels": data["test_y"],
             "data_latent": encode(flow, data["test_x"])}
