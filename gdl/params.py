@@ -120,7 +120,7 @@ class Vae(Training):
     # Weight of the reconstruction term (summed over pixels, in nats). 1.0 is the true ELBO; the book's
     # "beta 500 x mean BCE" corresponds to about 500 / (32*32) = 0.49.
     beta: float = Field(1.0, gt=0.0)
-    epochs: int = Field(40, ge=1)
+    epochs: int = Field(60, ge=1)
     batch_size: int = Field(100, ge=1)
     learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
 

@@ -18,6 +18,18 @@ def fail(stage: str, message: str) -> None:
     sys.exit(1)
 
 
+def stage_args(kind: str, doc: str, choices, metavar: str, argv=None) -> tuple[str, str, Params]:
+    """Parse `python -m stages.<kind> <item>` and validate params: (item, stage name, params)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"python -m stages.{kind}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("item", metavar=metavar, choices=sorted(choices), help=f"one of: {', '.join(sorted(choices))}")
+    item = parser.parse_args(argv).item
+    stage = f"{kind}@{item}"
+    return item, stage, params_or_exit(stage)
+
+
 def params_or_exit(stage: str) -> Params:
     """Validate the whole params file before the stage does any work."""
     try:

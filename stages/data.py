@@ -7,11 +7,12 @@ validated first: an invalid params file stops the stage before anything is writt
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 
+from gdl.arrays import DataFileError, save_arrays
 from gdl.data import DATASETS
+from gdl.download import DownloadError
+from stages.common import fail, stage_args
 
 
 def summary(path, arrays) -> str:
@@ -19,34 +20,17 @@ def summary(path, arrays) -> str:
     return f"{path}: {parts}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stages.data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=sorted(DATASETS), help="which dataset to acquire")
-    args = parser.parse_args(argv)
-
-    from gdl.params import ParamsError, load_params
-
-    try:
-        params = load_params()
-    except ParamsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-    from gdl.arrays import DataFileError, save_arrays
-    from gdl.download import DownloadError
-
+def main(argv: list[str] | None = None) -> None:
+    dataset, stage, params = stage_args("data", __doc__, DATASETS, "dataset", argv)
     start = time.perf_counter()
-    path = f"data/raw/{args.dataset}.npz"
+    path = f"data/raw/{dataset}.npz"
     try:
-        arrays = DATASETS[args.dataset].acquire(getattr(params.data, args.dataset), params.seed)
+        arrays = DATASETS[dataset].acquire(getattr(params.data, dataset), params.seed)
         save_arrays(path, arrays)
     except (DataFileError, DownloadError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        fail(stage, str(exc))
     print(f"{summary(path, arrays)} [{time.perf_counter() - start:.1f} s]")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

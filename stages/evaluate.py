@@ -12,7 +12,6 @@ same keys, so `dvc metrics diff` shows `fid` beside `baseline.fid`.
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 from gdl import families
 from gdl.arrays import DataFileError, load_arrays
 from gdl.metrics import fid, gaussian_nll, kid
-from stages.common import fail, params_or_exit, write_json
+from stages.common import fail, stage_args, write_json
 from stages.sample import load_trained
 
 
@@ -87,25 +86,20 @@ EVALUATORS = {"vae": evaluate_vae, "realnvp": evaluate_realnvp}
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("family", choices=families.FAMILIES)
-    args = parser.parse_args(argv)
-    stage = f"evaluate@{args.family}"
-    params = params_or_exit(stage)
-    dataset = getattr(params, args.family).dataset
+    family, stage, params = stage_args("evaluate", __doc__, families.FAMILIES, "family", argv)
+    dataset = getattr(params, family).dataset
     try:
         data = load_arrays(f"data/processed/{dataset}.npz")
-        samples = load_arrays(f"samples/{args.family}.npz")
+        samples = load_arrays(f"samples/{family}.npz")
         from gdl.training import set_seed
 
         set_seed(params.seed)
-        figures = EVALUATORS[args.family](params, data, samples)
+        figures = EVALUATORS[family](params, data, samples)
     except (DataFileError, FileNotFoundError, OSError, ValueError) as exc:
         fail(stage, str(exc))
-    metrics = {"family": args.family, "dataset": dataset, "seed": params.seed,
+    metrics = {"family": family, "dataset": dataset, "seed": params.seed,
                "num_samples": int(len(samples["samples"])), "num_test": int(len(data["test_x"])), **figures}
-    write_json(f"metrics/{args.family}.json", metrics)
+    write_json(f"metrics/{family}.json", metrics)
     print(f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
 
 

@@ -8,7 +8,6 @@ Writes models/feature_extractor/<dataset>.keras and metrics/feature_extractor_<d
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from pathlib import Path
@@ -16,21 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from gdl.arrays import DataFileError, load_arrays
-from stages.common import fail, params_or_exit, write_json
+from stages.common import fail, stage_args, write_json
 
 DATASETS = ("digits",)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.feature_extractor", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", choices=DATASETS)
-    args = parser.parse_args(argv)
-    stage = f"feature_extractor@{args.dataset}"
-    params = params_or_exit(stage)
-    cfg = getattr(params.feature_extractor, args.dataset)
+    dataset, stage, params = stage_args("feature_extractor", __doc__, DATASETS, "dataset", argv)
+    cfg = getattr(params.feature_extractor, dataset)
     try:
-        data = load_arrays(f"data/processed/{args.dataset}.npz")
+        data = load_arrays(f"data/processed/{dataset}.npz")
     except DataFileError as exc:
         fail(stage, str(exc))
 
@@ -46,14 +40,14 @@ def main(argv=None) -> None:
     _, accuracy = model.evaluate(data["test_x"], data["test_y"], verbose=0)
     majority = np.bincount(data["train_y"]).argmax()
 
-    target = Path(f"models/feature_extractor/{args.dataset}.keras")
+    target = Path(f"models/feature_extractor/{dataset}.keras")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".keras")
     os.close(fd)
     model.save(tmp)
     os.replace(tmp, target)
-    write_json(f"metrics/feature_extractor_{args.dataset}.json", {
-        "family": "feature_extractor", "dataset": args.dataset, "seed": params.seed,
+    write_json(f"metrics/feature_extractor_{dataset}.json", {
+        "family": "feature_extractor", "dataset": dataset, "seed": params.seed,
         "num_test": int(len(data["test_y"])), "accuracy": float(accuracy),
         "baseline": {"name": "majority class", "accuracy": float(np.mean(data["test_y"] == majority))},
     })

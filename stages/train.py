@@ -6,15 +6,14 @@ images to MLflow (experiment = family). Kill it and run it again: it resumes aft
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from gdl import families
 from gdl.arrays import DataFileError, load_arrays
-from stages.common import atomic_dir, fail, params_or_exit
+from stages.common import atomic_dir, fail, stage_args
 
 
-def log_samples_to_mlflow(family, model, epoch: int, seed: int) -> None:
+def log_samples_to_mlflow(module, model, epoch: int, seed: int) -> None:
     """A picture of the model's samples as an MLflow artifact: an 8x8 grid of images, or a 2-D scatter."""
     import matplotlib
 
@@ -22,7 +21,7 @@ def log_samples_to_mlflow(family, model, epoch: int, seed: int) -> None:
     import matplotlib.pyplot as plt
     import mlflow
 
-    samples = family.sample(model, 64, seed)
+    samples = module.sample(model, 64, seed)
     fig, ax = plt.subplots(figsize=(4, 4))
     if samples.ndim == 4:  # images (n, H, W, C)
         n, h, w, c = samples.shape
@@ -30,7 +29,7 @@ def log_samples_to_mlflow(family, model, epoch: int, seed: int) -> None:
         ax.imshow(grid.squeeze(), cmap="gray", vmin=0, vmax=1)
         ax.axis("off")
     else:  # points (n, 2)
-        samples = family.sample(model, 2000, seed)
+        samples = module.sample(model, 2000, seed)
         ax.scatter(samples[:, 0], samples[:, 1], s=2)
     ax.set_title(f"samples after epoch {epoch}")
     mlflow.log_figure(fig, f"samples/epoch_{epoch:04d}.png")
@@ -38,13 +37,8 @@ def log_samples_to_mlflow(family, model, epoch: int, seed: int) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("family", choices=families.FAMILIES)
-    args = parser.parse_args(argv)
-    stage = f"train@{args.family}"
-    params = params_or_exit(stage)
-    cfg = getattr(params, args.family)
+    family, stage, params = stage_args("train", __doc__, families.FAMILIES, "family", argv)
+    cfg = getattr(params, family)
     try:
         data = load_arrays(f"data/processed/{cfg.dataset}.npz")
     except DataFileError as exc:
@@ -53,16 +47,16 @@ def main(argv=None) -> None:
     from gdl.training import Checkpoint, fingerprint, fit_with_resume, set_seed
 
     set_seed(params.seed)
-    family = families.get(args.family)
-    model = family.build(cfg, data, params.seed)
-    x, y, validation = family.train_arrays(data)
-    checkpoint = Checkpoint(f"checkpoints/{args.family}", fingerprint(cfg.model_dump(), params.seed, x))
+    module = families.get(family)
+    model = module.build(cfg, data, params.seed)
+    x, y, validation = module.train_arrays(data)
+    checkpoint = Checkpoint(f"checkpoints/{family}", fingerprint(cfg.model_dump(), params.seed, x))
     history = fit_with_resume(
         model, x, y=y, epochs=cfg.epochs, batch_size=cfg.batch_size, validation_data=validation,
-        checkpoint=checkpoint, experiment=args.family,
+        checkpoint=checkpoint, experiment=family,
         params={"seed": params.seed, "dataset": cfg.dataset, **cfg.model_dump()},
-        log_samples=lambda m, epoch: log_samples_to_mlflow(family, m, epoch, params.seed))
-    with atomic_dir(f"models/{args.family}") as out:
+        log_samples=lambda m, epoch: log_samples_to_mlflow(module, m, epoch, params.seed))
+    with atomic_dir(f"models/{family}") as out:
         model.save_weights(out / "model.weights.h5")
         (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
     checkpoint.clear()  # finished: a later run (new code, same params) must train from scratch

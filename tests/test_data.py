@@ -387,7 +387,9 @@ def test_book_digits_unreachable_url(tmp_path, monkeypatch, capsys):
     (tmp_path / "params.yaml").write_text(dump(params))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(digits, "MNIST_URL", f"http://127.0.0.1:{port}/mnist.npz")
-    assert data_stage.main(["digits"]) == 1
+    with pytest.raises(SystemExit) as exit_:
+        data_stage.main(["digits"])
+    assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert "could not download" in err and f"127.0.0.1:{port}/mnist.npz" in err
     assert not (tmp_path / "data" / "raw").exists()
