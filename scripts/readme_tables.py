@@ -1,0 +1,40 @@
+"""Put the pipeline's own results table (reports/results.md) and a benchmark's figures into README.md.
+
+    python scripts/benchmark.py --in-place --json /tmp/bench.json
+    python scripts/readme_tables.py /tmp/bench.json
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def replace_between(text: str, name: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
+    if not pattern.search(text):
+        sys.exit(f"README.md: markers <!-- {name}:start/end --> not found")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
+def benchmark_table(bench: dict) -> str:
+    rows = ["Measured on the 2-core reference machine (default profile):", "",
+            "| stage | wall time (s) |", "|---|---:|"]
+    rows += [f"| `{stage}` | {seconds:.1f} |" for stage, seconds in bench["stages"].items()]
+    rows += [f"| **full `dvc repro`** (sum) | **{bench['total']:.0f}** (target < 600) |",
+             f"| no-op `dvc repro` | {bench['noop']:.1f} (target < 5) |"]
+    return "\n".join(rows)
+
+
+def main() -> None:
+    readme = ROOT / "README.md"
+    text = replace_between(readme.read_text(), "results", (ROOT / "reports/results.md").read_text().strip())
+    if len(sys.argv) > 1:
+        text = replace_between(text, "benchmark", benchmark_table(json.loads(Path(sys.argv[1]).read_text())))
+    readme.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
