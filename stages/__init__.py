@@ -3,4 +3,4 @@
 import os
 
 # TensorFlow's C++ start-up chatter buries the stage's own output in `dvc repro` logs.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -23,14 +23,16 @@ from stages.common import fail, stage_args, write_json
 from stages.sample import load_trained
 
 
-def backbone_features(params, dataset: str):
+def backbone_features(params, dataset: str, data):
     """A function images -> float64 features, for the configured backbone."""
     from gdl import backbones
 
     if params.evaluate.backbone == "domain":
-        import keras
+        from stages import feature_extractor
 
-        model = backbones.feature_model(keras.saving.load_model(f"models/feature_extractor/{dataset}.keras"))
+        classifier = feature_extractor.build(getattr(params.feature_extractor, dataset), data)
+        classifier.load_weights(feature_extractor.weights_path(dataset))
+        model = backbones.feature_model(classifier)
         return lambda images: backbones.domain_features(model, images)
     from gdl.download import fetch
 
@@ -61,7 +63,7 @@ def evaluate_vae(params, data, samples) -> dict:
     ev, seed = params.evaluate, params.seed
     _, vae = load_trained("vae", params, data)
     marginals = PixelMarginals().fit(data["train_x"])
-    features = backbone_features(params, params.vae.dataset)
+    features = backbone_features(params, params.vae.dataset, data)
     baseline_samples = marginals.sample(len(samples["samples"]), seed)
     model, baseline, reference = image_metrics(features, samples["samples"], baseline_samples, data, ev, seed)
     dims = int(np.prod(data["test_x"].shape[1:]))
