@@ -58,13 +58,13 @@ def snakemake_inputs(stage: dict, stages: list[dict]) -> list[str]:
 
 
 def edges(stages: list[dict]) -> set[tuple[str, str]]:
-    """(upstream, downstream) pairs: a dep equal to or inside an upstream output."""
+    """(upstream, downstream) pairs: a dep equal to, inside, or containing an upstream output (as DVC links)."""
     producers = {out: s["name"] for s in stages for out in s["outs"]}
     found = set()
     for s in stages:
         for dep in s["deps"]:
             for out, name in producers.items():
-                if dep == out or dep.startswith(out.rstrip("/") + "/") or out.startswith(dep.rstrip("/") + "/"):
+                if dep == out or _inside(dep, out) or _inside(out, dep):
                     found.add((name, s["name"]))
     return found
 

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gdl.params import ParamsError, load_params
+from stages.common import params_or_exit
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "reports" / "templates"
@@ -272,11 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     stage = "summary" if args.name == "summary" else f"report@{args.name}"  # as named in dvc.yaml
-    try:
-        load_params()
-    except ParamsError as exc:
-        print(f"error in stage {stage}: {exc}", file=sys.stderr)
-        return 1
+    params_or_exit(stage)
 
     if not re.fullmatch(r"[a-z][a-z0-9_]*", args.name):
         parser.error(f"invalid report name {args.name!r}: expected a family name like 'vae' or 'summary'")

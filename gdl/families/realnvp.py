@@ -120,5 +120,5 @@ def log_likelihood(flow: RealNVP, x: np.ndarray) -> np.ndarray:
 
 def sample_outputs(flow: RealNVP, data: dict, n: int, seed: int) -> dict[str, np.ndarray]:
     latent = latent_draws(flow, n, seed)
-    return {"samples": np.asarray(flow.to_data(latent)), "latent": latent, "data": data["test_x"], "data_labels": data["test_y"],
-            "data_latent": encode(flow, data["test_x"])}
+    return {"samples": np.asarray(flow.to_data(latent)), "latent": latent,
+            "data": data["test_x"], "data_labels": data["test_y"], "data_latent": encode(flow, data["test_x"])}
