@@ -33,6 +33,8 @@ __all__ = [
     "build_inception_v3",
     "inception_features",
     "domain_features",
+    "domain_labels",
+    "load_domain_backbone",
 ]
 
 # ----------------------------------------------------------------------------------------
@@ -124,6 +126,37 @@ def domain_features(
     x = _as_nhwc_float32(images)
     feats = feature_model.predict(x, batch_size=batch_size, verbose=0)
     return np.asarray(feats, dtype=np.float64)
+
+
+def domain_labels(data: dict, split: str, attributes: list[str]) -> tuple[np.ndarray, int]:
+    """The classes a domain backbone learns on `split`: (labels, number of classes).
+
+    With no attributes, the dataset's own labels (``<split>_y``). Otherwise the joint value of the named
+    columns of ``<split>_attributes`` (each with a ``<name>_names`` array giving its values): a backbone
+    trained on shape x colour sees both, so FID is not blind to a model that gets colours wrong.
+    """
+    if not attributes:
+        labels = data[f"{split}_y"].astype(np.int64)
+        return labels, int(max(data["train_y"].max(), labels.max())) + 1
+    columns = [str(c) for c in data["attribute_names"]]
+    labels, classes = np.zeros(len(data[f"{split}_x"]), np.int64), 1
+    for name in attributes:
+        if name not in columns or f"{name}_names" not in data:
+            raise ValueError(f"attribute {name!r} is not a categorical attribute of this dataset "
+                             f"(has {columns})")
+        cardinality = len(data[f"{name}_names"])
+        labels = labels * cardinality + data[f"{split}_attributes"][:, columns.index(name)].astype(np.int64)
+        classes *= cardinality
+    return labels, classes
+
+
+def load_domain_backbone(weights: str | Path, data: dict, cfg) -> keras.Model:
+    """The trained domain classifier in `weights` (cfg: params.feature_extractor.<dataset>), as a
+    feature model: images -> ``"features"`` layer."""
+    _, num_classes = domain_labels(data, "train", cfg.attributes)
+    classifier = build_domain_classifier(data["train_x"].shape[1:], num_classes, cfg.feature_dim)
+    classifier.load_weights(str(weights))
+    return feature_model(classifier)
 
 
 # ----------------------------------------------------------------------------------------

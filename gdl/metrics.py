@@ -22,8 +22,8 @@ __all__ = [
     "feature_statistics",
     "fid",
     "kid",
+    "fid_bootstrap_std",
     "gaussian_nll",
-    "bits_per_dim",
 ]
 
 
@@ -106,6 +106,20 @@ def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
     mu_a, sigma_a = feature_statistics(features_a)
     mu_b, sigma_b = feature_statistics(features_b)
     return frechet_distance(mu_a, sigma_a, mu_b, sigma_b)
+
+
+def fid_bootstrap_std(features_a: np.ndarray, features_b: np.ndarray, *, resamples: int = 100,
+                      seed: int = 0) -> float:
+    """Std of the FID over bootstrap resamples of both feature sets (rows drawn with replacement).
+
+    The sampling noise of one FID figure at these sample counts: two runs whose FIDs differ by less than
+    a couple of these are indistinguishable (training-seed noise comes on top; see scripts/seeds.py).
+    """
+    a = _as_2d_float64(features_a, "features_a")
+    b = _as_2d_float64(features_b, "features_b")
+    rng = np.random.default_rng(seed)
+    draws = [fid(a[rng.integers(0, len(a), len(a))], b[rng.integers(0, len(b), len(b))]) for _ in range(resamples)]
+    return float(np.std(draws, ddof=1))
 
 
 # ----------------------------------------------------------------------------------------
@@ -192,10 +206,3 @@ def gaussian_nll(train_points: np.ndarray, test_points: np.ndarray) -> float:
     log_det = 2.0 * np.sum(np.log(np.diag(chol)))
     nll = 0.5 * (d * math.log(2.0 * math.pi) + log_det + mahalanobis)
     return float(nll.mean())
-
-
-def bits_per_dim(nll_nats_per_example: float, dims: int) -> float:
-    """Convert a per-example NLL in nats to bits per dimension (the PixelCNN/RealNVP unit)."""
-    if dims <= 0:
-        raise ValueError("dims must be positive")
-    return float(nll_nats_per_example) / (dims * math.log(2.0))

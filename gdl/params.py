@@ -4,7 +4,8 @@
 `load_params()` before it does any work, so a wrong type, an unknown key or an out-of-range value stops
 the run with an error naming the file and the key, before a single output is touched.
 
-The defaults below ARE the default profile (finishes on 2 CPU cores). Other profiles are small overlays:
+The defaults below (and each family's, gdl/families/<name>/__init__.py) ARE the default profile (finishes on
+2 CPU cores); model sections follow dvc.yaml's `models` var. Other profiles are small overlays:
 `smoke` (seconds per stage, for tests) and `book` (the 2nd-edition notebooks' settings). Switch with
 
     python -m gdl.params use smoke      # rewrites params.yaml
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -97,13 +98,20 @@ class Preprocess(Section):
 
 # ---------------------------------------------------------------- models ----------------------------
 class Training(Section):
+    """What every trainable params section has. Families subclass it (gdl/families/<name>/__init__.py)."""
+
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     learning_rate: float = Field(gt=0.0, le=1.0)
+    # None: the top-level seed. Set it to train one model with another seed (scripts/seeds.py does).
+    seed: int | None = Field(None, ge=0)
 
 
 class FeatureExtractor(Training):
     feature_dim: int = Field(64, ge=8)
+    # The classes it learns: the joint values of these attributes (`<split>_attributes` columns), or the
+    # dataset's labels (`<split>_y`) if empty. Shape AND colour give a backbone that sees both.
+    attributes: list[str] = Field(default_factory=list)
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
@@ -111,69 +119,42 @@ class FeatureExtractor(Training):
 
 class FeatureExtractors(Section):
     digits: FeatureExtractor = FeatureExtractor()
-
-
-class Vae(Training):
-    dataset: Literal["digits"] = "digits"
-    latent_dim: int = Field(2, ge=1)
-    filters: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
-    # Weight of the reconstruction term (summed over pixels, in nats). 1.0 is the true ELBO; the book's
-    # "beta 500 x mean BCE" corresponds to about 500 / (32*32) = 0.49.
-    beta: float = Field(1.0, gt=0.0)
-    epochs: int = Field(60, ge=1)
-    batch_size: int = Field(100, ge=1)
-    learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
-
-
-class RealNvp(Training):
-    dataset: Literal["moons"] = "moons"
-    coupling_layers: int = Field(6, ge=1)
-    hidden_units: int = Field(64, ge=1)
-    hidden_layers: int = Field(2, ge=1)
-    l2: float = Field(1e-4, ge=0.0)
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(256, ge=1)
-    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+    shapes: FeatureExtractor = FeatureExtractor(attributes=["shape", "colour"], epochs=6)
 
 
 class Evaluate(Section):
-    num_samples: int = Field(1_000, ge=10)  # generated samples per family (FID/KID, plots)
+    num_samples: int = Field(1_000, ge=10)  # generated samples per model (FID/KID, plots)
     backbone: Literal["domain", "inception_v3"] = "domain"
     kid_subsets: int = Field(100, ge=1)
     kid_subset_size: int = Field(1_000, ge=2)
-    iw_samples: int = Field(64, ge=1)  # importance samples for the VAE's IWAE bound
+    bootstrap: int = Field(100, ge=2)  # resamples for the bootstrap std of FID
     # inception_v3 needs ImageNet weights, fetched only against a SHA-256 pinned here (keras publishes an md5).
     inception_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
 
 
-class Params(Section):
+class Core(Section):
+    """The sections every pipeline has. `schema()` adds one section per model instance."""
+
     seed: int = Field(42, ge=0)
     data: Data = Data()
     preprocess: Preprocess = Preprocess()
     feature_extractor: FeatureExtractors = FeatureExtractors()
-    vae: Vae = Vae()
-    realnvp: RealNvp = RealNvp()
     evaluate: Evaluate = Evaluate()
 
 
 # ---------------------------------------------------------------- profiles --------------------------
+# Overlays of the core sections; each family brings its own (gdl/families/<name>/__init__.py).
 PROFILES: dict[str, dict] = {
     "default": {},
     # Seconds per stage: for tests and for trying a change end to end. Numbers are NOT meaningful.
     "smoke": {
         "data": {"moons": {"n_samples": 2_000}, "shapes": {"n_samples": 200}, "chorales": {"max_files": 6}},
         "preprocess": {"digits": {"image_size": 16}},
-        "feature_extractor": {"digits": {"epochs": 2}},
-        "vae": {"epochs": 2, "filters": [8, 16]},
-        "realnvp": {"epochs": 2, "coupling_layers": 2, "hidden_units": 16, "hidden_layers": 1},
-        "evaluate": {"num_samples": 100, "kid_subsets": 10, "kid_subset_size": 50, "iw_samples": 4},
+        "evaluate": {"num_samples": 100, "kid_subsets": 10, "kid_subset_size": 50, "bootstrap": 10},
     },
     # The 2nd-edition notebooks' settings (long on a CPU; meant for a GPU node).
     "book": {
         "data": {"digits": {"source": "book"}},
-        "vae": {"beta": 500 / (32 * 32), "epochs": 5, "learning_rate": 5e-4, "batch_size": 100},
-        "realnvp": {"hidden_units": 256, "hidden_layers": 4, "l2": 0.01, "epochs": 300,
-                    "learning_rate": 1e-4, "batch_size": 256},
         "evaluate": {"num_samples": 10_000},
     },
 }
@@ -190,15 +171,44 @@ def _merge(base: dict, overlay: dict) -> dict:
     return out
 
 
-def profile(name: str) -> Params:
+def schema(dvc_file: str | Path | None = None) -> type[Core]:
+    """The params model: the core sections + one section per model instance, typed by its family's Config."""
+    from gdl import families
+
+    try:
+        models = families.instances(dvc_file or families.DVC_FILE)
+    except families.InstanceError as exc:
+        raise ParamsError(str(exc)) from None
+    clash = set(models) & set(Core.model_fields)
+    if clash:
+        raise ParamsError(f"dvc.yaml: model names {sorted(clash)} clash with the params sections of those names")
+    fields = {name: (inst.family.Config, inst.family.config(inst.dataset)) for name, inst in models.items()}
+    return create_model("Params", __base__=Core, **fields)
+
+
+def model_seed(params: Core, model: str) -> int:
+    """The seed a model instance trains and samples with: its own, or the top-level one."""
+    own = getattr(params, model).seed
+    return params.seed if own is None else own
+
+
+def profile(name: str, dvc_file: str | Path | None = None) -> Core:
+    """A profile's params: the core overlay, and for each model its family's values for its dataset."""
+    from gdl import families
+
     if name not in PROFILES:
         raise ParamsError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
-    return Params.model_validate(_merge(Params().model_dump(), PROFILES[name]))
+    params = schema(dvc_file)
+    raw = _merge(params().model_dump(), PROFILES[name])
+    for model, inst in families.instances(dvc_file or families.DVC_FILE).items():
+        raw[model] = inst.family.config(inst.dataset, name).model_dump()
+    return params.model_validate(raw)
 
 
-def validate(raw: object, source: str | Path = PARAMS_FILE) -> Params:
+def validate(raw: object, source: str | Path = PARAMS_FILE, dvc_file: str | Path | None = None) -> Core:
+    params = schema(dvc_file)
     try:
-        return Params.model_validate(raw if raw is not None else {})
+        return params.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -208,7 +218,7 @@ def validate(raw: object, source: str | Path = PARAMS_FILE) -> Params:
         raise ParamsError(f"{source}: invalid params:\n" + "\n".join(lines)) from None
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> Params:
+def load_params(path: str | Path = PARAMS_FILE) -> Core:
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -219,8 +229,8 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     return validate(raw, path)
 
 
-def dump(params: Params) -> str:
-    header = "# Every knob of the pipeline. Schema, ranges and profiles: gdl/params.py.\n" \
+def dump(params: Core) -> str:
+    header = "# Every knob of the pipeline. Schema, ranges and profiles: gdl/params.py and gdl/families/*/.\n" \
              "# Switch profile: python -m gdl.params use {default,smoke,book}\n"
     return header + yaml.safe_dump(params.model_dump(), sort_keys=False, default_flow_style=False)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ import keras
 import numpy as np
 
 from gdl.arrays import load_arrays, save_arrays
+from gdl.atomic import write_text
 
 MLFLOW_DIR = Path("mlflow")
 
@@ -55,7 +55,8 @@ def _tracking_uri() -> str:
 
 
 @contextmanager
-def mlflow_run(experiment: str, params: dict, run_id: str | None = None):
+def mlflow_run(experiment: str, params: dict, run_id: str | None = None, run_name: str | None = None,
+               tags: dict | None = None):
     import mlflow
 
     mlflow.set_tracking_uri(_tracking_uri())
@@ -65,7 +66,9 @@ def mlflow_run(experiment: str, params: dict, run_id: str | None = None):
         experiment_id = mlflow.create_experiment(experiment, artifact_location=artifacts.as_uri())
     else:
         experiment_id = found.experiment_id
-    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment_id) as run:
+    # A given run name: MLflow's random one is drawn after the seed is set, so every run got the same.
+    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment_id,
+                          run_name=None if run_id else run_name, tags=None if run_id else tags) as run:
         if run_id is None:
             mlflow.log_params(_flatten(params))
         yield run
@@ -102,7 +105,7 @@ class Checkpoint:
     def save(self, model: keras.Model, epoch: int, history: dict, run_id: str | None) -> None:
         save_arrays(self.state_file, {_key(kind, v): np.asarray(v.numpy()) for kind, v in _state(model)})
         meta = {"fingerprint": self.fingerprint, "epoch": epoch, "history": history, "run_id": run_id}
-        _atomic_write_text(self.meta_file, json.dumps(meta))
+        write_text(self.meta_file, json.dumps(meta))
 
     @staticmethod
     def restore(model: keras.Model, arrays: dict[str, np.ndarray]) -> None:
@@ -129,14 +132,6 @@ def _key(kind: str, var) -> str:
     return f"{kind}:{var.path.replace('/', '|')}"  # array names in a .npz cannot hold "/"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 class EpochEnd(keras.callbacks.Callback):
     """After each epoch: extend the history, log to MLflow, save the checkpoint, maybe log samples."""
 
@@ -161,8 +156,9 @@ class EpochEnd(keras.callbacks.Callback):
 
 
 def fit_with_resume(model: keras.Model, x, *, epochs: int, batch_size: int, validation_data,
-                    checkpoint: Checkpoint, experiment: str, params: dict,
-                    log_samples: Callable[[keras.Model, int], None] | None = None, y=None) -> dict:
+                    checkpoint: Checkpoint, experiment: str, params: dict, run_name: str | None = None,
+                    tags: dict | None = None, log_samples: Callable[[keras.Model, int], None] | None = None,
+                    y=None) -> dict:
     """`model.fit` that resumes from `checkpoint` and logs every epoch to MLflow; returns the history."""
     state = checkpoint.load()
     history, initial_epoch, run_id = {}, 0, None
@@ -170,7 +166,7 @@ def fit_with_resume(model: keras.Model, x, *, epochs: int, batch_size: int, vali
         Checkpoint.restore(model, state["arrays"])
         history, initial_epoch, run_id = state["history"], state["epoch"], state["run_id"]
         print(f"resuming {experiment} from {checkpoint.dir} after epoch {initial_epoch}/{epochs}")
-    with mlflow_run(experiment, params, run_id=run_id) as run:
+    with mlflow_run(experiment, params, run_id=run_id, run_name=run_name, tags=tags) as run:
         if initial_epoch < epochs:
             model.fit(x, y, epochs=epochs, initial_epoch=initial_epoch, batch_size=batch_size,
                       validation_data=validation_data, shuffle=True, verbose=2,

@@ -1,16 +1,14 @@
-"""What every stage entry point does first and last: validate params, fail clearly, write atomically."""
+"""What every stage entry point does first and last: validate params, fail clearly, load what it needs."""
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
-import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
-from pathlib import Path
+import warnings
 
-from gdl.params import Params, ParamsError, load_params
+from gdl import families
+from gdl.params import Core, ParamsError, load_params
 
 
 def fail(stage: str, message: str) -> None:
@@ -18,10 +16,8 @@ def fail(stage: str, message: str) -> None:
     sys.exit(1)
 
 
-def stage_args(kind: str, doc: str, choices, metavar: str, argv=None) -> tuple[str, str, Params]:
+def stage_args(kind: str, doc: str, choices, metavar: str, argv=None) -> tuple[str, str, Core]:
     """Parse `python -m stages.<kind> <item>` and validate params: (item, stage name, params)."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog=f"python -m stages.{kind}", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("item", metavar=metavar, choices=sorted(choices), help=f"one of: {', '.join(sorted(choices))}")
@@ -30,7 +26,17 @@ def stage_args(kind: str, doc: str, choices, metavar: str, argv=None) -> tuple[s
     return item, stage, params_or_exit(stage)
 
 
-def params_or_exit(stage: str) -> Params:
+def model_args(kind: str, doc: str, argv=None) -> tuple[families.Instance, str, Core]:
+    """`python -m stages.<kind> <model>` for a model of dvc.yaml's `models` var: (instance, stage, params)."""
+    try:
+        models = families.instances()
+    except families.InstanceError as exc:
+        fail(kind, str(exc))
+    name, stage, params = stage_args(kind, doc, models, "model", argv)
+    return models[name], stage, params
+
+
+def params_or_exit(stage: str) -> Core:
     """Validate the whole params file before the stage does any work."""
     try:
         return load_params()
@@ -38,26 +44,44 @@ def params_or_exit(stage: str) -> Params:
         fail(stage, str(exc))
 
 
-@contextmanager
-def atomic_dir(target: str | Path):
-    """Yield a temp dir beside `target`; it replaces `target` only if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def describe(path, arrays) -> str:
+    parts = ", ".join(f"{k} {v.dtype}{tuple(v.shape)}" for k, v in sorted(arrays.items()))
+    return f"{path}: {parts}"
 
 
-def write_json(path: str | Path, obj: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, path)
+def load_model(inst: families.Instance, params: Core, data: dict, seed: int):
+    """Rebuild a model from its params and load the weights train@<model> wrote: (model module, model)."""
+    from gdl.training import set_seed
+
+    set_seed(seed)
+    module = inst.family.model()
+    model = module.build(getattr(params, inst.name), data, seed)
+    with warnings.catch_warnings():  # the file also holds the optimizer's state, which inference skips
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(f"models/{inst.name}/model.weights.h5")
+    return module, model
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow and start its CPU device with its C++ start-up lines filtered out.
+
+    TF 2.21 logs them through absl before absl is initialised, so TF_CPP_MIN_LOG_LEVEL cannot hide them
+    ("I0000 ... oneDNN custom operations are on", twice). Everything else written to stderr meanwhile
+    (a real import error, say) is passed through.
+    """
+    import tempfile
+
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.constant(0) + 1  # the second batch of lines comes when the device starts
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read().decode(errors="replace").splitlines():
+                if not (line.startswith("I0000") or "before absl::InitializeLog()" in line):
+                    print(line, file=sys.stderr)

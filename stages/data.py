@@ -9,27 +9,22 @@ from __future__ import annotations
 
 import time
 
+from gdl import data
 from gdl.arrays import DataFileError, save_arrays
-from gdl.data import DATASETS
 from gdl.download import DownloadError
-from stages.common import fail, stage_args
-
-
-def summary(path, arrays) -> str:
-    parts = ", ".join(f"{k} {v.dtype}{tuple(v.shape)}" for k, v in sorted(arrays.items()))
-    return f"{path}: {parts}"
+from stages.common import describe, fail, stage_args
 
 
 def main(argv: list[str] | None = None) -> None:
-    dataset, stage, params = stage_args("data", __doc__, DATASETS, "dataset", argv)
+    dataset, stage, params = stage_args("data", __doc__, data.DATASETS, "dataset", argv)
     start = time.perf_counter()
     path = f"data/raw/{dataset}.npz"
     try:
-        arrays = DATASETS[dataset].acquire(getattr(params.data, dataset), params.seed)
+        arrays = data.get(dataset).acquire(getattr(params.data, dataset), params.seed)
         save_arrays(path, arrays)
     except (DataFileError, DownloadError) as exc:
         fail(stage, str(exc))
-    print(f"{summary(path, arrays)} [{time.perf_counter() - start:.1f} s]")
+    print(f"{describe(path, arrays)} [{time.perf_counter() - start:.1f} s]")
 
 
 if __name__ == "__main__":

@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import time
 
+from gdl import data
 from gdl.arrays import DataFileError, load_arrays, save_arrays
-from gdl.data import DATASETS
 from gdl.download import DownloadError
-from stages.common import fail, stage_args
-from stages.data import summary
+from stages.common import describe, fail, stage_args
 
 
 def main(argv: list[str] | None = None) -> None:
-    dataset, stage, params = stage_args("preprocess", __doc__, DATASETS, "dataset", argv)
+    dataset, stage, params = stage_args("preprocess", __doc__, data.DATASETS, "dataset", argv)
     start = time.perf_counter()
     path = f"data/processed/{dataset}.npz"
     try:
         raw = load_arrays(f"data/raw/{dataset}.npz")
-        arrays = DATASETS[dataset].preprocess(raw, getattr(params.preprocess, dataset), params.seed)
+        arrays = data.get(dataset).preprocess(raw, getattr(params.preprocess, dataset), params.seed)
         save_arrays(path, arrays)
     except (DataFileError, DownloadError) as exc:
         fail(stage, str(exc))
-    print(f"{summary(path, arrays)} [{time.perf_counter() - start:.1f} s]")
+    print(f"{describe(path, arrays)} [{time.perf_counter() - start:.1f} s]")
 
 
 if __name__ == "__main__":

@@ -1,39 +1,26 @@
-"""sample@<family>: draw evaluate.num_samples samples from a trained family -> samples/<family>.npz.
+"""sample@<model>: draw evaluate.num_samples samples from a trained model -> samples/<model>.npz.
 
 Besides the samples, the file holds what the report plots (reconstructions, latent codes, ...).
 """
 
 from __future__ import annotations
 
-import warnings
-
-from gdl import families
 from gdl.arrays import DataFileError, load_arrays, save_arrays
-from stages.common import fail, stage_args
-
-
-def load_trained(name: str, params, data):
-    """Rebuild the family from params and load the weights train@<name> wrote."""
-    from gdl.training import set_seed
-
-    set_seed(params.seed)
-    module = families.get(name)
-    model = module.build(getattr(params, name), data, params.seed)
-    with warnings.catch_warnings():  # the file also holds the optimizer's state, which inference skips
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(f"models/{name}/model.weights.h5")
-    return module, model
+from gdl.params import model_seed
+from stages.common import fail, load_model, model_args, quiet_tensorflow
 
 
 def main(argv=None) -> None:
-    family, stage, params = stage_args("sample", __doc__, families.FAMILIES, "family", argv)
+    inst, stage, params = model_args("sample", __doc__, argv)
+    quiet_tensorflow()
+    seed = model_seed(params, inst.name)
     try:
-        data = load_arrays(f"data/processed/{getattr(params, family).dataset}.npz")
-        module, model = load_trained(family, params, data)
+        data = load_arrays(f"data/processed/{inst.dataset}.npz")
+        module, model = load_model(inst, params, data, seed)
     except (DataFileError, FileNotFoundError, OSError) as exc:
         fail(stage, str(exc))
-    outputs = module.sample_outputs(model, data, params.evaluate.num_samples, params.seed)
-    save_arrays(f"samples/{family}.npz", outputs)
+    outputs = module.sample_outputs(model, data, params.evaluate.num_samples, seed)
+    save_arrays(f"samples/{inst.name}.npz", outputs)
     print(f"{stage}: " + ", ".join(f"{k} {v.shape}" for k, v in outputs.items()))
 
 

@@ -10,8 +10,16 @@ Each module's docstring lists its arrays. Heavy dependencies (scikit-learn, musi
 inside the functions, so importing this package is cheap.
 """
 
-from gdl.data import chorales, digits, moons, shapes, text
+import importlib
+from types import ModuleType
 
-DATASETS = {"digits": digits, "moons": moons, "shapes": shapes, "text": text, "chorales": chorales}
+DATASETS = ("digits", "moons", "shapes", "text", "chorales")
 
-__all__ = ["DATASETS"]
+__all__ = ["DATASETS", "get"]
+
+
+def get(name: str) -> ModuleType:
+    """One dataset's module, imported on demand (so a stage's imports, and DVC deps, are just its own)."""
+    if name not in DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return importlib.import_module(f"gdl.data.{name}")

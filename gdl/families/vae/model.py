@@ -8,7 +8,7 @@ so the loss is a true negative ELBO (with `beta = 1`) and `log_likelihood` gives
 bound in nats that evaluation converts to bits/dim. `beta` still weights the reconstruction term, as in the
 book (the book's 500 x mean-BCE on 32x32 images is about beta = 0.49 here).
 
-Interface shared by every family: build, train_arrays, sample, log_likelihood.
+The family interface (gdl/families/__init__.py): build, train_arrays, sample, sample_outputs, log_likelihood.
 """
 
 from __future__ import annotations
@@ -163,7 +163,13 @@ def reconstruct(vae: VAE, images: np.ndarray) -> np.ndarray:
     return decode_mean(vae, encode(vae, images))
 
 
-def log_likelihood(vae: VAE, images: np.ndarray, num_samples: int, seed: int, batch_size: int = 64):
+def log_likelihood(vae: VAE, images: np.ndarray, cfg, seed: int) -> dict[str, np.ndarray]:
+    """Per image, in nats: the IWAE bound with cfg.iw_samples draws (the headline figure) and the ELBO."""
+    elbo, iwae = importance_weighted_bounds(vae, images, cfg.iw_samples, seed)
+    return {"log_likelihood": iwae, "elbo": elbo}
+
+
+def importance_weighted_bounds(vae: VAE, images: np.ndarray, num_samples: int, seed: int, batch_size: int = 64):
     """Per image, in nats: (ELBO, importance-weighted bound with `num_samples` draws; Burda et al. 2016).
 
     Both are lower bounds on log p(x); the IWAE bound tightens as num_samples grows. The ELBO uses the

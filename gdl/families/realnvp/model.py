@@ -5,7 +5,7 @@ and scales/shifts the other half by functions (`s`, `t` MLPs) of the first half,
 triangular and log|det| is just the sum of `s`. Training maximises the exact log-likelihood
 log p(x) = log N(f(x); 0, I) + log|det df/dx|, which evaluation reports as nats per point.
 
-Interface shared by every family: build, train_arrays, sample, log_likelihood.
+The family interface (gdl/families/__init__.py): build, train_arrays, sample, sample_outputs, log_likelihood.
 """
 
 from __future__ import annotations
@@ -113,9 +113,9 @@ def encode(flow: RealNVP, x: np.ndarray) -> np.ndarray:
     return np.asarray(flow.to_latent(x)[0])
 
 
-def log_likelihood(flow: RealNVP, x: np.ndarray) -> np.ndarray:
+def log_likelihood(flow: RealNVP, x: np.ndarray, cfg, seed: int) -> dict[str, np.ndarray]:
     """Exact log p(x) per point, in nats, in the (standardised) space the flow was trained in."""
-    return np.asarray(flow.log_prob(x), dtype=np.float64)
+    return {"log_likelihood": np.asarray(flow.log_prob(x), dtype=np.float64)}
 
 
 def sample_outputs(flow: RealNVP, data: dict, n: int, seed: int) -> dict[str, np.ndarray]:
