@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+from gdl.atomic import atomic_file
 
 __all__ = ["DataFileError", "load_arrays", "save_arrays", "stage_for"]
 
@@ -70,9 +71,7 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
         # Not np.ascontiguousarray: it turns 0-d arrays into shape (1,).
         prepared.append((key, np.require(arr, requirements="C")))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         # open(..., "xb") rather than mkstemp: the final file gets the usual umask permissions.
         with open(tmp, "xb") as raw:
             with zipfile.ZipFile(raw, mode="w", allowZip64=True) as zf:
@@ -86,10 +85,6 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
                         np.lib.format.write_array(member, arr, allow_pickle=False)
             raw.flush()
             os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -182,7 +183,18 @@ def schema(dvc_file: str | Path | None = None) -> type[Core]:
     clash = set(models) & set(Core.model_fields)
     if clash:
         raise ParamsError(f"dvc.yaml: model names {sorted(clash)} clash with the params sections of those names")
-    fields = {name: (inst.family.Config, inst.family.config(inst.dataset)) for name, inst in models.items()}
+    return _schema(tuple((name, inst.family.name, inst.dataset) for name, inst in models.items()))
+
+
+@cache
+def _schema(models: tuple[tuple[str, str, str], ...]) -> type[Core]:
+    # One class per set of models, so two loads of the same params compare equal.
+    from gdl import families
+
+    fields = {}
+    for name, family_name, dataset in models:
+        family = families.get(family_name)
+        fields[name] = (family.Config, ...)  # required: DVC tracks each model's section by name
     return create_model("Params", __base__=Core, **fields)
 
 
@@ -199,7 +211,7 @@ def profile(name: str, dvc_file: str | Path | None = None) -> Core:
     if name not in PROFILES:
         raise ParamsError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
     params = schema(dvc_file)
-    raw = _merge(params().model_dump(), PROFILES[name])
+    raw = _merge(Core().model_dump(), PROFILES[name])
     for model, inst in families.instances(dvc_file or families.DVC_FILE).items():
         raw[model] = inst.family.config(inst.dataset, name).model_dump()
     return params.model_validate(raw)
@@ -215,7 +227,25 @@ def validate(raw: object, source: str | Path = PARAMS_FILE, dvc_file: str | Path
             key = ".".join(str(p) for p in err["loc"]) or "<top level>"
             got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
             lines.append(f"  {key}: {err['msg']}{got}")
+        if any(err["type"] in ("missing", "extra_forbidden") and len(err["loc"]) == 1 for err in exc.errors()):
+            lines.append("  (model sections follow dvc.yaml's `models`: `python -m gdl.params sync` adds the "
+                         "missing ones with their defaults and drops the others)")
         raise ParamsError(f"{source}: invalid params:\n" + "\n".join(lines)) from None
+
+
+def sync(raw: dict, dvc_file: str | Path | None = None) -> tuple[dict, list[str], list[str]]:
+    """Give `raw` a section for every model of dvc.yaml (its family's defaults) and none for others.
+
+    Returns (new raw params, models added, sections dropped); every other value is left as it was.
+    """
+    from gdl import families
+
+    models = families.instances(dvc_file or families.DVC_FILE)
+    out = {k: v for k, v in raw.items() if k in Core.model_fields or k in models}
+    added = [name for name in models if name not in out]
+    for name in added:
+        out[name] = models[name].family.config(models[name].dataset).model_dump()
+    return out, added, sorted(set(raw) - set(out))
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> Core:
@@ -244,11 +274,18 @@ def main(argv: list[str] | None = None) -> int:
     use.add_argument("--file", type=Path, default=PARAMS_FILE)
     check = sub.add_parser("check", help="validate the params file")
     check.add_argument("--file", type=Path, default=PARAMS_FILE)
+    sync_ = sub.add_parser("sync", help="add the sections of models new in dvc.yaml (their defaults), drop "
+                                        "those of models no longer there; nothing else changes")
+    sync_.add_argument("--file", type=Path, default=PARAMS_FILE)
     args = parser.parse_args(argv)
     try:
         if args.command == "use":
             args.file.write_text(dump(profile(args.profile)))
             print(f"{args.file}: profile {args.profile!r} written")
+        elif args.command == "sync":
+            raw, added, dropped = sync(yaml.safe_load(args.file.read_text()) or {})
+            args.file.write_text(dump(validate(raw, args.file)))
+            print(f"{args.file}: added {', '.join(added) or 'nothing'}; dropped {', '.join(dropped) or 'nothing'}")
         else:
             load_params(args.file)
             print(f"{args.file}: ok")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gdl.arrays import DataFileError, load_arrays, save_arrays
-from gdl.data import DATASETS, chorales, digits
+from gdl.data import DATASETS, chorales, digits, get
 from gdl.data.splits import split_indices
 from gdl.params import profile
 
@@ -29,7 +29,7 @@ def small_params():
 
 def run_dataset(name: str, params=None):
     params = params or small_params()
-    module = DATASETS[name]
+    module = get(name)
     raw = module.acquire(getattr(params.data, name), params.seed)
     processed = module.preprocess(raw, getattr(params.preprocess, name), params.seed)
     return raw, processed
@@ -352,6 +352,7 @@ def test_stage_rejects_invalid_params(tmp_path):
     assert "n_samples: " in text
     broken = text.replace("noise: ", "noise: 7.5 #", 1)
     (tmp_path / "params.yaml").write_text(broken)
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())  # names the models' params sections
     for module in ("stages.data", "stages.preprocess"):
         result = stage([module, "moons"], tmp_path)
         assert result.returncode == 1, result.stdout + result.stderr
@@ -363,6 +364,7 @@ def test_stages_end_to_end_and_missing_raw(tmp_path):
     from gdl.params import dump
 
     (tmp_path / "params.yaml").write_text(dump(profile("smoke")))
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
     result = stage(["stages.preprocess", "moons"], tmp_path)
     assert result.returncode == 1
     assert "data/raw/moons.npz" in result.stderr and "dvc repro data@moons" in result.stderr
@@ -385,6 +387,7 @@ def test_book_digits_unreachable_url(tmp_path, monkeypatch, capsys):
         port = s.getsockname()[1]
     params = profile("book")
     (tmp_path / "params.yaml").write_text(dump(params))
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(digits, "MNIST_URL", f"http://127.0.0.1:{port}/mnist.npz")
     with pytest.raises(SystemExit) as exit_:

@@ -10,21 +10,13 @@ import socket
 import tarfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from gdl.download import (
-    ChecksumError,
-    DownloadError,
-    UnsafeArchiveError,
-    extract,
-    fetch,
-    fetch_and_extract,
-    sha256_file,
-)
+from gdl.download import ChecksumError, DownloadError, fetch, sha256_file
 
 PAYLOAD = b"generative deep learning\n" * 1000
 
@@ -224,152 +216,3 @@ def test_invalid_sha_rejected(server: Server, out: Path, bad: object) -> None:
         fetch(url, out / "blob.bin", bad, progress=False)  # type: ignore[arg-type]
     assert server.requests == []
     assert_only(out)
-
-
-# --- extract ------------------------------------------------------------------------------------
-
-
-def check_good_tree(root: Path) -> None:
-    for name, data in GOOD_FILES.items():
-        assert (root / name).read_bytes() == data
-
-
-@pytest.mark.parametrize(
-    ("name", "build"),
-    [
-        ("good.zip", lambda: make_zip(GOOD_FILES)),
-        ("good.tar", lambda: make_tar(list(GOOD_FILES.items()))),
-        ("good.tar.gz", lambda: make_tar(list(GOOD_FILES.items()), "w:gz")),
-        ("good.tgz", lambda: make_tar(list(GOOD_FILES.items()), "w:gz")),
-        ("good.tar.bz2", lambda: make_tar(list(GOOD_FILES.items()), "w:bz2")),
-        ("good.tar.xz", lambda: make_tar(list(GOOD_FILES.items()), "w:xz")),
-    ],
-)
-def test_good_archives_extract(
-    tmp_path: Path, out: Path, name: str, build: Callable[[], bytes]
-) -> None:
-    archive = tmp_path / name
-    archive.write_bytes(build())
-    target = extract(archive, out / "tree")
-    assert target == out / "tree"
-    check_good_tree(target)
-    assert_only(out, "tree")
-
-
-def test_fetch_and_extract(server: Server, tmp_path: Path, out: Path) -> None:
-    data = make_tar(list(GOOD_FILES.items()), "w:gz")
-    url = server.put("good.tar.gz", data)
-    target = fetch_and_extract(url, sha(data), out / "good.tar.gz", out / "tree", progress=False)
-    check_good_tree(target)
-    assert_only(out, "good.tar.gz", "tree")
-
-
-def test_existing_target_needs_overwrite(tmp_path: Path, out: Path) -> None:
-    archive = tmp_path / "good.zip"
-    archive.write_bytes(make_zip(GOOD_FILES))
-    (out / "tree").mkdir()
-    (out / "tree" / "old.txt").write_text("old")
-    with pytest.raises(FileExistsError):
-        extract(archive, out / "tree")
-    assert (out / "tree" / "old.txt").exists()
-
-    extract(archive, out / "tree", overwrite=True)
-    check_good_tree(out / "tree")
-    assert not (out / "tree" / "old.txt").exists()
-    assert_only(out, "tree")
-
-
-UNSAFE = [
-    ("dotdot.zip", lambda: make_zip({"ok.txt": b"ok", "../evil.txt": b"evil"}), "../evil.txt"),
-    ("backslash.zip", lambda: make_zip({"..\\evil.txt": b"evil"}), "evil.txt"),
-    ("absolute.zip", lambda: make_zip({"/tmp/evil.txt": b"evil"}), "/tmp/evil.txt"),
-    ("absolute.tar", lambda: make_tar([("ok", b"ok"), ("/evil/a.txt", b"evil")]), "/evil/a.txt"),
-    ("dotdot.tar.gz", lambda: make_tar([("a/../../evil.txt", b"evil")], "w:gz"), "evil.txt"),
-    ("symlink.tar", lambda: make_tar([("ok", b"ok"), link("up", "../../outside")]), "up"),
-    ("symlink_abs.tar", lambda: make_tar([link("passwd", "/etc/passwd")]), "passwd"),
-    ("hardlink.tar", lambda: make_tar([link("hard", "/etc/passwd", tarfile.LNKTYPE)]), "hard"),
-    ("fifo.tar", lambda: make_tar([link("pipe", "", tarfile.FIFOTYPE)]), "pipe"),
-]
-
-
-@pytest.mark.parametrize(("name", "build", "member"), UNSAFE, ids=[u[0] for u in UNSAFE])
-def test_unsafe_archives_rejected(
-    tmp_path: Path, name: str, build: Callable[[], bytes], member: str
-) -> None:
-    work = tmp_path / "work"
-    work.mkdir()
-    archive = work / name
-    archive.write_bytes(build())
-    with pytest.raises(UnsafeArchiveError) as info:
-        extract(archive, work / "tree")
-    assert str(archive) in str(info.value)
-    assert member in str(info.value)
-    assert_only(work, name)
-    assert not (tmp_path / "evil.txt").exists()
-    assert not (tmp_path / "outside").exists()
-
-
-def test_unsafe_archive_keeps_old_target(tmp_path: Path, out: Path) -> None:
-    archive = tmp_path / "dotdot.zip"
-    archive.write_bytes(make_zip({"../evil.txt": b"evil"}))
-    (out / "tree").mkdir()
-    (out / "tree" / "old.txt").write_text("old")
-    with pytest.raises(UnsafeArchiveError):
-        extract(archive, out / "tree", overwrite=True)
-    assert (out / "tree" / "old.txt").read_text() == "old"
-    assert_only(out, "tree")
-
-
-def test_fetch_and_extract_rejects_unsafe(server: Server, out: Path) -> None:
-    data = make_zip({"../evil.txt": b"evil"})
-    url = server.put("evil.zip", data)
-    with pytest.raises(UnsafeArchiveError):
-        fetch_and_extract(url, sha(data), out / "evil.zip", out / "tree", progress=False)
-    assert_only(out, "evil.zip")
-
-
-BIG = {"data/big.bin": bytes(range(256)) * 400, **GOOD_FILES}
-TRUNCATED = [
-    ("cut.zip", lambda: make_zip(BIG)),
-    ("cut.tar", lambda: make_tar(list(BIG.items()))),
-    ("cut.tar.gz", lambda: make_tar(list(BIG.items()), "w:gz")),
-    ("cut.tar.xz", lambda: make_tar(list(BIG.items()), "w:xz")),
-]
-
-
-@pytest.mark.parametrize(("name", "build"), TRUNCATED, ids=[t[0] for t in TRUNCATED])
-def test_truncated_archive(tmp_path: Path, name: str, build: Callable[[], bytes]) -> None:
-    work = tmp_path / "work"
-    work.mkdir()
-    data = build()
-    archive = work / name
-    archive.write_bytes(data[: len(data) // 2])
-    with pytest.raises(DownloadError) as info:
-        extract(archive, work / "tree")
-    assert not isinstance(info.value, UnsafeArchiveError)
-    assert str(archive) in str(info.value)
-    assert_only(work, name)
-
-
-def test_corrupt_zip_member_leaves_nothing(tmp_path: Path) -> None:
-    # Stored (uncompressed) so that flipping a byte of the second member only breaks its CRC: the
-    # first member has already been written when the error surfaces.
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("first.txt", b"fine")
-        zf.writestr("second.txt", b"MARKER" * 100)
-    data = bytearray(buf.getvalue())
-    data[data.index(b"MARKER")] ^= 0xFF
-    archive = tmp_path / "corrupt.zip"
-    archive.write_bytes(bytes(data))
-    with pytest.raises(DownloadError, match="corrupt.zip"):
-        extract(archive, tmp_path / "tree")
-    assert_only(tmp_path, "corrupt.zip")
-
-
-def test_not_an_archive(tmp_path: Path) -> None:
-    archive = tmp_path / "blob.bin"
-    archive.write_bytes(PAYLOAD)
-    with pytest.raises(DownloadError, match="blob.bin"):
-        extract(archive, tmp_path / "tree")
-    assert_only(tmp_path, "blob.bin")

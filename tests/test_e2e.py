@@ -1,16 +1,15 @@
 """End to end on the smoke profile, in a copy of the repo: the three ways people use the pipeline.
 
 The tests in this module share one workspace and run in order (each builds on the last): repro,
-no-op repro, a param change, metrics diff, push/pull, determinism, resume, a corrupted input.
+no-op repro, the frozen rulers, a param change, metrics and plots diff, push/pull, determinism, a corrupted
+input. (Kill and resume: tests/test_training.py.)
 """
 
+import hashlib
 import json
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 
@@ -35,23 +34,45 @@ def repo(smoke_repo):
 
 def test_repro_builds_every_output(repo):
     log = repo.joinpath("first_repro.log").read_text()
-    assert len(ran(log)) >= 20
+    assert len(ran(log)) >= 25
     for path in ["data/processed/chorales.npz", "models/vae/model.weights.h5", "samples/realnvp.npz",
-                 "reports/vae.html", "reports/realnvp.html", "reports/summary.html", "reports/results.md"]:
+                 "models/vae_shapes/model.weights.h5", "plots/train/vae.json", "reports/vae.html",
+                 "reports/vae_shapes.html", "reports/realnvp.html", "reports/summary.html", "reports/results.md"]:
         assert (repo / path).is_file(), path
-    for family, keys in {"vae": ["fid", "kid", "bits_per_dim"], "realnvp": ["nll_nats"]}.items():
-        metrics = json.loads((repo / f"metrics/{family}.json").read_text())
+    image_keys = ["fid", "fid_std", "kid", "kid_std", "bits_per_dim"]
+    for model, keys in {"vae": image_keys, "vae_shapes": image_keys, "realnvp": ["nll_nats"]}.items():
+        metrics = json.loads((repo / f"metrics/{model}.json").read_text())
         for key in keys:
             assert isinstance(metrics[key], float) and isinstance(metrics["baseline"][key], float)
-        assert metrics["seed"] == 42 and metrics["num_samples"] == 100
-    assert json.loads((repo / "metrics/vae.json").read_text())["backbone"] == "domain"
+        numbers = [v for v in metrics.values() if not isinstance(v, dict)]
+        numbers += [v for section in metrics.values() if isinstance(section, dict) for v in section.values()]
+        assert all(isinstance(v, float) for v in numbers), "metrics files hold figures only"
+        meta = json.loads((repo / f"metrics/{model}.meta.json").read_text())
+        assert meta["seed"] == 42 and meta["num_samples"] == 100
+    meta = json.loads((repo / "metrics/vae_shapes.meta.json").read_text())
+    ruler = repo / "backbones/shapes.weights.h5"
+    assert meta["backbone"] == {"name": "domain", "path": "backbones/shapes.weights.h5",
+                                "sha256": hashlib.sha256(ruler.read_bytes()).hexdigest()}
     assert "data:image/png;base64" in (repo / "reports/vae.html").read_text()
+    curves = json.loads((repo / "plots/train/vae.json").read_text())
+    assert [row["epoch"] for row in curves] == [1, 2] and {"loss", "val_loss"} <= curves[0].keys()
 
 
-def test_mlflow_has_a_run_per_family(repo):
+def test_the_rulers_are_never_retrained(repo):
+    log = repo.joinpath("first_repro.log").read_text()
+    assert not any(s.startswith("feature_extractor@") for s in ran(log))
+    before = (repo / "backbones/digits.weights.h5").read_bytes()
+    out = run(repo, "dvc", "repro", "--force", "feature_extractor@digits")
+    assert ran(out.stdout) == set() and "frozen" in out.stdout + out.stderr
+    assert (repo / "backbones/digits.weights.h5").read_bytes() == before
+
+
+def test_mlflow_has_a_named_run_per_model(repo):
     code = ("import mlflow; mlflow.set_tracking_uri('sqlite:///mlflow/mlflow.db');"
-            "print([len(mlflow.search_runs(experiment_names=[f])) for f in ('vae', 'realnvp')])")
-    assert run(repo, sys.executable, "-c", code).stdout.strip().endswith("[1, 1]")
+            "print(sorted(mlflow.search_runs(experiment_names=['vae', 'realnvp'])['tags.mlflow.runName']))")
+    commit = git(repo, "rev-parse", "--short", "HEAD~1").strip()  # the runs trained at the smoke-profile commit
+    names = run(repo, sys.executable, "-c", code).stdout.strip().splitlines()[-1]
+    assert names == str(sorted([f"vae-digits-{commit}", f"vae-shapes-{commit}", f"realnvp-moons-{commit}"]))
     artifacts = list((repo / "mlflow/artifacts/vae").rglob("*.png"))
     assert artifacts, "sample images are logged as artifacts"
 
@@ -73,7 +94,14 @@ def test_changing_a_vae_param_reruns_exactly_the_vae_stages(repo):
 def test_metrics_diff_shows_the_changed_figures(repo):
     out = run(repo, "dvc", "metrics", "diff", "HEAD~1", "--md").stdout
     assert "metrics/vae.json" in out and "fid" in out and "bits_per_dim" in out
-    assert "metrics/realnvp.json" not in out  # realnvp did not change
+    assert "metrics/realnvp.json" not in out and "metrics/vae_shapes.json" not in out  # they did not change
+
+
+def test_plots_diff_draws_both_commits_curves(repo):
+    out = repo / "plots_diff"
+    run(repo, "dvc", "plots", "diff", "HEAD~1", "-o", str(out))
+    page = (out / "index.html").read_text()
+    assert "plots/train/vae.json" in page and "HEAD~1" in page
 
 
 def test_push_then_pull_into_an_empty_cache_restores_everything(repo):
@@ -89,33 +117,10 @@ def test_push_then_pull_into_an_empty_cache_restores_everything(repo):
 
 
 def test_same_seed_gives_identical_metrics(repo):
-    before = {f: (repo / f"metrics/{f}.json").read_text() for f in ("vae", "realnvp")}
+    files = ["metrics/vae.json", "metrics/vae.meta.json", "metrics/realnvp.json"]
+    before = {f: (repo / f).read_text() for f in files}
     run(repo, "dvc", "repro", "--force", "evaluate@vae", "evaluate@realnvp")
-    after = {f: (repo / f"metrics/{f}.json").read_text() for f in ("vae", "realnvp")}
-    assert after == before
-
-
-def test_killed_training_resumes_from_its_last_checkpoint(repo):
-    params = repo / "params.yaml"
-    params.write_text(params.read_text().replace("realnvp:\n  epochs: 2\n", "realnvp:\n  epochs: 8\n"))
-    env_cmd = [str(BIN / "python"), "-m", "stages.train", "realnvp"]
-    proc = subprocess.Popen(env_cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    meta = repo / "checkpoints/realnvp/meta.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if meta.exists() and json.loads(meta.read_text())["epoch"] >= 2:
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = json.loads(meta.read_text())["epoch"]
-    assert 2 <= killed_at < 8, "the run was killed mid-way"
-    out = run(repo, str(BIN / "python"), "-m", "stages.train", "realnvp").stdout
-    assert f"resuming realnvp from checkpoints/realnvp after epoch {killed_at}/8" in out
-    history = json.loads((repo / "models/realnvp/history.json").read_text())
-    assert history["epoch"] == list(range(1, 9))
-    assert not meta.exists(), "a finished run removes its checkpoint"
-    git(repo, "checkout", "params.yaml")
+    assert {f: (repo / f).read_text() for f in files} == before
 
 
 def test_corrupted_processed_file_fails_clearly_and_writes_nothing(repo):

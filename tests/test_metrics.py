@@ -20,7 +20,6 @@ from gdl.baselines import PixelMarginals, to_levels
 from gdl.metrics import (
     _polynomial_kernel,
     _unbiased_mmd2,
-    bits_per_dim,
     feature_statistics,
     fid,
     frechet_distance,
@@ -191,15 +190,6 @@ def test_gaussian_nll_matches_scipy():
     test = rng.normal(size=(200, 2)) * 2
     mvn = scipy.stats.multivariate_normal(train.mean(axis=0), np.cov(train.T, bias=True))
     assert gaussian_nll(train, test) == pytest.approx(-mvn.logpdf(test).mean(), rel=1e-10)
-
-
-def test_bits_per_dim_conversion():
-    assert bits_per_dim(10 * math.log(2.0), 10) == pytest.approx(1.0)
-    assert bits_per_dim(0.0, 3) == 0.0
-
-
-# ----------------------------------------------------------------------------------------
-# PixelMarginals baseline
 
 
 def _structured_images(n: int, seed: int = 0) -> np.ndarray:

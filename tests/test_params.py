@@ -10,8 +10,15 @@ from gdl.params import PROFILES, ParamsError, dump, load_params, profile
 from tests.conftest import ROOT
 
 
-def test_committed_params_are_the_default_profile():
-    assert (ROOT / "params.yaml").read_text() == dump(profile("default"))
+def _keys(d, prefix=""):
+    return {prefix + k for k in d} | {x for k, v in d.items() if isinstance(v, dict) for x in _keys(v, f"{prefix}{k}.")}
+
+
+def test_committed_params_are_valid_and_complete():
+    # Values may differ from the default profile (committing a param change is the metrics-diff workflow);
+    # the sections and keys may not: every model of dvc.yaml has its section, and nothing else is there.
+    committed = load_params(ROOT / "params.yaml")
+    assert _keys(committed.model_dump()) == _keys(profile("default").model_dump())
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
@@ -68,3 +75,35 @@ def test_check_cli_exit_codes(tmp_path):
                           capture_output=True, text=True)
     assert ok.returncode == 0
     assert fail.returncode == 1 and "vae.beta" in fail.stderr and str(bad) in fail.stderr
+
+
+def test_unknown_model_section_is_rejected(tmp_path):
+    path = _write(tmp_path, lambda p: p.update(vae_shapez={"epochs": 1}))
+    with pytest.raises(ParamsError, match="vae_shapez"):
+        load_params(path)
+
+
+def test_a_missing_model_section_is_an_error_and_sync_adds_its_defaults(tmp_path):
+    path = _write(tmp_path, lambda p: (p.pop("vae_shapes"), p["vae"].update(epochs=3), p.update(old_model={})))
+    with pytest.raises(ParamsError, match=r"(?s)vae_shapes: Field required.*old_model.*gdl.params sync"):
+        load_params(path)
+    done = subprocess.run([sys.executable, "-m", "gdl.params", "sync", "--file", str(path)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 0 and "added vae_shapes; dropped old_model" in done.stdout
+    params = load_params(path)
+    assert params.vae_shapes.latent_dim == 16 and params.vae.epochs == 3  # defaults added, edits kept
+
+
+def test_dvc_yaml_naming_an_unknown_family_is_an_error_naming_the_file(tmp_path):
+    dvc = tmp_path / "dvc.yaml"
+    dvc.write_text((ROOT / "dvc.yaml").read_text().replace("{family: realnvp,", "{family: realnvpp,"))
+    with pytest.raises(ParamsError, match=r"dvc.yaml: vars.models.realnvp: .*realnvpp"):
+        profile("default", dvc_file=dvc)
+
+
+def test_model_seed_defaults_to_the_top_level_seed():
+    from gdl.params import model_seed
+
+    params = profile("default")
+    assert model_seed(params, "vae") == params.seed
+    assert model_seed(params.model_copy(update={"vae": params.vae.model_copy(update={"seed": 7})}), "vae") == 7
