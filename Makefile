@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PROFILE ?= default
 
-.PHONY: help venv repro test test-fast profile check benchmark slurm clean-venv
+.PHONY: help venv repro test test-fast profile check benchmark backbone diff seeds slurm clean-venv
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
@@ -35,6 +35,20 @@ check: $(STAMP)  ## validate params.yaml
 
 benchmark: $(STAMP)  ## time every stage of a default dvc repro in a temp copy, and a no-op repro
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/benchmark.py
+
+backbone: $(STAMP)  ## retrain a frozen FID/KID ruler on purpose: make backbone DATASET=digits|shapes (then git commit)
+	@test -n "$(DATASET)" || { echo "usage: make backbone DATASET=<dataset>"; exit 2; }
+	PATH=$(CURDIR)/$(BIN):$$PATH dvc repro --single-item preprocess@$(DATASET)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m stages.feature_extractor $(DATASET)
+	PATH=$(CURDIR)/$(BIN):$$PATH dvc commit --force feature_extractor@$(DATASET)
+	@echo "backbones/$(DATASET).weights.h5 retrained: every FID/KID on $(DATASET) changes ruler; commit it with git"
+
+diff: $(STAMP)  ## which metric changes are beyond noise: make diff [REV=HEAD~1] [MD=1]
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/metrics_diff.py $(or $(REV),HEAD~1) $(if $(MD),--md)
+
+seeds: $(STAMP)  ## spread across training seeds: make seeds MODEL=vae SEEDS="1 2 3" -> metrics/seeds/vae.json
+	@test -n "$(MODEL)" -a -n "$(SEEDS)" || { echo 'usage: make seeds MODEL=vae SEEDS="1 2 3"'; exit 2; }
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/seeds.py $(MODEL) --seeds $(SEEDS)
 
 slurm:  ## start the local one-node Slurm cluster (root; installs slurm-wlm and munge)
 	bash scripts/slurm_cluster.sh start

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 
 from gdl import families
 from gdl.params import Core, ParamsError, load_params
@@ -47,19 +46,6 @@ def params_or_exit(stage: str) -> Core:
 def describe(path, arrays) -> str:
     parts = ", ".join(f"{k} {v.dtype}{tuple(v.shape)}" for k, v in sorted(arrays.items()))
     return f"{path}: {parts}"
-
-
-def load_model(inst: families.Instance, params: Core, data: dict, seed: int):
-    """Rebuild a model from its params and load the weights train@<model> wrote: (model module, model)."""
-    from gdl.training import set_seed
-
-    set_seed(seed)
-    module = inst.family.model()
-    model = module.build(getattr(params, inst.name), data, seed)
-    with warnings.catch_warnings():  # the file also holds the optimizer's state, which inference skips
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(f"models/{inst.name}/model.weights.h5")
-    return module, model
 
 
 def quiet_tensorflow() -> None:

@@ -26,7 +26,8 @@ from gdl.atomic import write_json
 from gdl.download import sha256_file
 from gdl.metrics import fid, fid_bootstrap_std, gaussian_nll, kid
 from gdl.params import model_seed
-from stages.common import fail, load_model, model_args, quiet_tensorflow
+from stages.common import fail, model_args, quiet_tensorflow
+from stages.sample import load_model
 
 DESCRIPTIONS = {
     "fid": "Frechet distance of backbone features, samples vs test split (lower is better)",

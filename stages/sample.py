@@ -5,9 +5,25 @@ Besides the samples, the file holds what the report plots (reconstructions, late
 
 from __future__ import annotations
 
+import warnings
+
+from gdl import families
 from gdl.arrays import DataFileError, load_arrays, save_arrays
-from gdl.params import model_seed
-from stages.common import fail, load_model, model_args, quiet_tensorflow
+from gdl.params import Core, model_seed
+from stages.common import fail, model_args, quiet_tensorflow
+
+
+def load_model(inst: families.Instance, params: Core, data: dict, seed: int):
+    """Rebuild a model from its params and load the weights train@<model> wrote: (model module, model)."""
+    from gdl.training import set_seed
+
+    set_seed(seed)
+    module = inst.family.model()
+    model = module.build(getattr(params, inst.name), data, seed)
+    with warnings.catch_warnings():  # the file also holds the optimizer's state, which inference skips
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(f"models/{inst.name}/model.weights.h5")
+    return module, model
 
 
 def main(argv=None) -> None:
