@@ -1,11 +1,13 @@
-"""The report stage, for real: papermill executes the templates on synthetic inputs, nbconvert renders HTML.
+"""Reports: gdl/reporting.py's helpers without a kernel, then the report stage for real (papermill runs the
+jupytext templates on small synthetic inputs, nbconvert renders the HTML).
 
-Each `python -m stages.report` run starts a Jupyter kernel (a few seconds), so the expensive runs happen
-once per module (fixture `built`) and the assertions share them.
+Each `python -m stages.report` run starts a Jupyter kernel (a few seconds), so the successful runs happen
+once per module (fixture `built`, side by side) and the assertions share them.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -17,52 +19,82 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gdl import families
+from gdl import reporting as R
+
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "reports" / "templates"
+MODELS = ("vae", "vae_shapes", "realnvp")
 
-VAE_METRICS = {"family": "vae", "dataset": "digits", "backbone": "domain", "num_samples": 100, "seed": 42,
-               "fid": 12.345, "kid": 0.0123, "kid_std": 0.0011, "bits_per_dim": 2.106, "elbo_bits_per_dim": 2.318,
-               "baseline": {"fid": 150.5, "kid": 0.2345, "kid_std": 0.0123, "bits_per_dim": 4.567,
-                            "name": "independent Bernoulli pixels"},
-               "reference": {"name": "training images", "fid": 1.875, "kid": 0.0004321, "kid_std": 0.0002}}
-REALNVP_METRICS = {"family": "realnvp", "dataset": "moons", "num_samples": 100, "seed": 42, "nll_nats": 1.2345,
-                   "baseline": {"nll_nats": 2.7182, "name": "single Gaussian (MLE)"}}
+IMAGE_METRICS = {"fid": 12.345, "fid_std": 0.4321, "kid": 0.0123, "kid_std": 0.0011, "bits_per_dim": 2.106,
+                 "elbo_bits_per_dim": 2.318,
+                 "baseline": {"fid": 150.5, "fid_std": 2.5, "kid": 0.2345, "kid_std": 0.0123, "bits_per_dim": 4.567},
+                 "reference": {"fid": 1.875, "fid_std": 0.11, "kid": 0.0004321, "kid_std": 0.0002}}
+POINT_METRICS = {"nll_nats": 1.2345, "baseline": {"nll_nats": 2.7182}}
+
+
+def image_meta(model: str, dataset: str) -> dict:
+    return {"model": model, "family": "vae", "dataset": dataset, "seed": 42, "num_samples": 100, "num_test": 360,
+            "backbone": {"name": "domain", "path": f"backbones/{dataset}.weights.h5", "sha256": "ab12" * 16},
+            "baseline": "independent per-pixel marginals of the training split",
+            "reference": "training images (the floor that sample noise alone gives)",
+            "likelihood": ["iwae", "elbo"], "descriptions": {"fid": "Frechet distance (lower is better)"}}
+
+
+POINT_META = {"model": "realnvp", "family": "realnvp", "dataset": "moons", "seed": 42, "num_samples": 200,
+              "num_test": 400, "baseline": "a single Gaussian, maximum likelihood on the training split",
+              "likelihood": ["exact"], "descriptions": {"nll_nats": "nats per point (lower is better)"}}
+
+
+def write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
 
 
 def write_history(path: Path, epochs: int, extra: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     e = np.arange(1, epochs + 1)
     hist = {"epoch": e.tolist(), "loss": (100 / e + 50).tolist(), "val_loss": (110 / e + 52).tolist()}
     if extra:
         hist["kl_loss"] = (5 + np.log(e)).tolist()
         hist["val_kl_loss"] = (5.2 + np.log(e)).tolist()
-    path.write_text(json.dumps(hist))
+    write_json(path, hist)
 
 
 def make_inputs(root: Path) -> None:
+    """A workspace as the pipeline leaves it before the report stages (small and synthetic)."""
     rng = np.random.default_rng(0)
     shutil.copy(REPO / "params.yaml", root / "params.yaml")
-    (root / "metrics").mkdir()
-    (root / "samples").mkdir()
-    (root / "metrics" / "vae.json").write_text(json.dumps(VAE_METRICS))
-    (root / "metrics" / "realnvp.json").write_text(json.dumps(REALNVP_METRICS))
-    (root / "metrics" / "feature_extractor_digits.json").write_text(json.dumps({
-        "family": "feature_extractor", "dataset": "digits", "seed": 42, "num_test": 360, "accuracy": 0.9722,
-        "baseline": {"name": "majority class", "accuracy": 0.1028}}))
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    m = root / "metrics"
+    write_json(m / "vae.json", IMAGE_METRICS)
+    write_json(m / "vae.meta.json", image_meta("vae", "digits"))
+    write_json(m / "vae_shapes.json", {**IMAGE_METRICS, "fid": 30.5})
+    write_json(m / "vae_shapes.meta.json", image_meta("vae_shapes", "shapes"))
+    write_json(m / "realnvp.json", POINT_METRICS)
+    write_json(m / "realnvp.meta.json", POINT_META)
+    write_json(m / "feature_extractor_digits.json", {"accuracy": 0.9722, "baseline": {"accuracy": 0.1028}})
+    write_json(m / "seeds" / "vae.json", {"seeds": [42, 1, 2], "figures": {
+        "fid": {"mean": 13.1, "std": 0.9, "values": [12.3, 13.0, 14.0]}}})
     write_history(root / "models" / "vae" / "history.json", 5, extra=True)
+    write_history(root / "models" / "vae_shapes" / "history.json", 3, extra=True)
     write_history(root / "models" / "realnvp" / "history.json", 4)
 
-    h = w = 16
-    yy, xx = np.mgrid[:h, :w]
-    def blobs(n):
-        cx, cy = rng.uniform(4, 12, (2, n, 1, 1))
-        return np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 8.0)[..., None].astype(np.float32)
-    originals = blobs(16)
-    labels = rng.integers(0, 10, 300)
-    np.savez(root / "samples" / "vae.npz", samples=blobs(100), originals=originals,
-             reconstructions=np.clip(originals + rng.normal(0, 0.05, originals.shape), 0, 1).astype(np.float32),
-             latent_z=(rng.normal(0, 1, (300, 2)) + labels[:, None] * 0.3).astype(np.float32), latent_labels=labels)
+    yy, xx = np.mgrid[:16, :16]
 
+    def blobs(n, channels):
+        cx, cy = rng.uniform(4, 12, (2, n, 1, 1))
+        b = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 8.0)[..., None]
+        return (np.repeat(b, channels, -1) * rng.uniform(0.3, 1, (n, 1, 1, channels))).astype(np.float32)
+
+    (root / "samples").mkdir()
+    for model, channels, dim, classes in (("vae", 1, 2, 10), ("vae_shapes", 3, 16, 4)):
+        originals = blobs(16, channels)
+        labels = rng.integers(0, classes, 300)
+        extra = {"latent_label_names": np.array(["circle", "square", "triangle", "diamond"])} if classes == 4 else {}
+        np.savez(root / "samples" / f"{model}.npz", samples=blobs(100, channels), originals=originals,
+                 reconstructions=np.clip(originals + rng.normal(0, 0.05, originals.shape), 0, 1).astype(np.float32),
+                 latent_z=(rng.normal(0, 1, (300, dim)) + labels[:, None] * 0.3).astype(np.float32),
+                 latent_labels=labels, **extra)
     t = rng.uniform(0, np.pi, 400)
     moon = rng.integers(0, 2, 400)
     data = np.where(moon[:, None] == 0, np.c_[np.cos(t), np.sin(t)], np.c_[1 - np.cos(t), 0.5 - np.sin(t)])
@@ -78,157 +110,341 @@ def _env() -> dict:
 
 def run_stage(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "stages.report", *args], cwd=root, env=_env(),
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
-def start_stage(root: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "stages.report", *args], cwd=root, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    make_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
+# ================================================================ helpers, no kernel ==================
+def test_reporting_imports_no_tensorflow():
+    code = "import sys, gdl.reporting; sys.exit(any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], env=_env(), check=False).returncode == 0
+
+
+@pytest.mark.parametrize("content,problem", [
+    (None, "not found"), ("", "empty file"), ("{nope", "not valid JSON"), ("[1, 2]", "expected a JSON object")])
+def test_load_json_names_the_file_and_the_stage(tmp_path, content, problem):
+    path = tmp_path / "m.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(R.ReportInputError) as err:
+        R.load_json(path, "evaluate@vae")
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: ") and problem in msg and "stage evaluate@vae" in msg
+    assert "dvc repro evaluate@vae" in msg and err.value.path == str(path) and err.value.producer == "evaluate@vae"
+
+
+def test_load_npz(tmp_path):
+    path = tmp_path / "s.npz"
+    path.write_text("garbage")
+    with pytest.raises(R.ReportInputError, match=r"s\.npz: not an \.npz archive .*sample@vae"):
+        R.load_npz(path, "sample@vae")
+    np.savez(path, samples=np.zeros((2, 2)))
+    with pytest.raises(R.ReportInputError, match=r"missing array\(s\) \['latent_z'\] \(has \['samples'\]\)"):
+        R.load_npz(path, "sample@vae", ["samples", "latent_z"])
+    np.savez(path, samples=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(R.ReportInputError, match="not a readable .npz"):
+        R.load_npz(path, "sample@vae")
+
+
+def test_check_array():
+    a = np.zeros((5, 8, 8, 3), np.float32)
+    assert R.check_array("f.npz", "s@m", "x", a, ndim=4, last=(1, 3), length=5) is a
+    for kwargs, expected in [({"ndim": 2}, "expected 2 dimensions"), ({"ndim": (2, 3)}, "2 or 3 dimensions"),
+                             ({"last": 1}, "last dimension 1"), ({"length": 4}, "4 rows")]:
+        with pytest.raises(R.ReportInputError, match=expected):
+            R.check_array("f.npz", "s@m", "x", a, **kwargs)
+    with pytest.raises(R.ReportInputError, match="at least one row"):
+        R.check_array("f.npz", "s@m", "x", np.zeros((0, 2)))
+    with pytest.raises(R.ReportInputError, match="'x' contains NaN"):
+        R.check_array("f.npz", "s@m", "x", np.array([1.0, np.nan]))
+
+
+def test_load_history(tmp_path):
+    path = tmp_path / "history.json"
+    write_history(path, 3, extra=True)
+    h = R.load_history(path, "train@vae")
+    assert list(h.index) == [1, 2, 3] and h.index.name == "epoch"
+    assert list(h.columns) == ["loss", "val_loss", "kl_loss", "val_kl_loss"]
+    for bad, problem in [({"epoch": [1, 2], "loss": [1.0]}, "differ in length"), ({"loss": ["a"]}, "not numeric"),
+                         ({"epoch": [1]}, "no per-epoch lists")]:
+        write_json(path, bad)
+        with pytest.raises(R.ReportInputError, match=problem):
+            R.load_history(path, "train@vae")
+
+
+def test_load_metrics_wants_figures_only(tmp_path):
+    path = tmp_path / "vae.json"
+    write_json(path, IMAGE_METRICS)
+    assert R.load_metrics(path, "evaluate@vae") == IMAGE_METRICS
+    assert R.figure_keys(IMAGE_METRICS) == ["fid", "kid", "bits_per_dim", "elbo_bits_per_dim"]
+    # The old layout (descriptions mixed with figures) is a stale file: say so.
+    write_json(path, {**IMAGE_METRICS, "family": "vae"})
+    with pytest.raises(R.ReportInputError, match="'family' is 'vae', not a number.*evaluate@vae"):
+        R.load_metrics(path, "evaluate@vae")
+    write_json(path, {"fid": 1.0, "baseline": {"name": "x"}})
+    with pytest.raises(R.ReportInputError, match="'baseline' must be an object of numbers"):
+        R.load_metrics(path, "evaluate@vae")
+
+
+def test_figure_rows_and_formatting():
+    rows = {r["key"]: r for r in R.figure_rows(IMAGE_METRICS, image_meta("vae", "digits"))}
+    fid = rows["fid"]
+    assert fid["label"] == "FID" and fid["direction"] == "lower"
+    assert (fid["model"], fid["model_std"], fid["baseline"], fid["baseline_std"]) == (12.345, 0.4321, 150.5, 2.5)
+    assert fid["reference"] == 1.875 and fid["reference_std"] == 0.11
+    assert fid["gain"] == pytest.approx(150.5 / 12.345)
+    assert rows["elbo_bits_per_dim"]["label"] == "bits/dim (elbo bound)" and rows["elbo_bits_per_dim"]["gain"] is None
+    assert R.headline(list(rows.values()))["key"] == "fid"
+    assert R.direction("accuracy") == "higher" and R.direction("custom") is None
+    assert R.direction("custom", "the thing (higher is better)") == "higher"
+    assert R.fmt(88.52, 2.951) == "88.52 ± 3.0" and R.fmt(1.0, 12.0) == "1 ± 12" and R.fmt(2.0, 315.2) == "2 ± 3.2e+02"
+    assert R.fmt(12.345, 0.4321) == "12.35 ± 0.43" and R.fmt(None) == "—" and R.fmt(float("nan")) == "—"
+    table = R.metrics_frame(list(rows.values()))
+    assert list(table["figure"]) == ["FID ↓", "KID ↓", "bits/dim ↓", "bits/dim (elbo bound) ↓"]
+    assert table.loc[0, "better than the baseline"] == "×12.2" and table.loc[0, "reference (real data)"] == "1.875 ± 0.11"
+    text = R.glossary(list(rows.values()), image_meta("vae", "digits"))
+    assert "From the model's `iwae`" in text and "from the model's `elbo`: a looser bound" in text and "per-pixel marginals" in text
+
+
+def test_markdown_table_escapes_and_aligns():
+    import pandas as pd
+
+    text = R.markdown_table(pd.DataFrame({"name": ["a|b", "c"], "value": ["1", "22"]}), right=["value"])
+    lines = text.splitlines()
+    assert lines[0] == "| name | value |" and lines[1] == "| :--- | ----: |"
+    assert lines[2] == "| a\\|b |     1 |" and len({len(line) for line in lines}) == 1
+
+
+def test_png_is_deterministic_and_of_fixed_size():
+    from PIL import Image
+
+    def draw():
+        fig, ax = R.subplots(4.0, 3.0)
+        ax.plot([0, 1, 2], [1, 0, 1])
+        ax.set_title("t")
+        return R.png(fig)
+
+    first, second = draw(), draw()
+    assert first == second
+    assert b"tIME" not in first and b"Software" not in first and b"matplotlib" not in first.lower()
+    assert Image.open(io.BytesIO(first)).size == (4 * R.DPI, 3 * R.DPI)
+
+
+def test_image_grid_takes_grey_and_colour():
+    from PIL import Image
+
+    for channels in (1, 3):
+        images = np.linspace(-0.5, 1.5, 8 * 8 * 8 * channels).reshape(8, 8, 8, channels)
+        fig, clipped = R.image_grid(images, 4, 2, title="x")
+        assert clipped == pytest.approx(0.5, abs=0.02)  # the values below 0 and above 1
+        assert Image.open(io.BytesIO(R.png(fig))).size == (round(0.9 * 4 * R.DPI), round((0.9 * 2 + 0.3) * R.DPI))
+    assert R.mosaic(np.ones((3, 2, 2)), 2).shape == (7, 7)
+
+
+def test_principal_plane_keeps_the_prior_circles():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2000, 16)) * np.r_[3.0, 2.0, np.ones(14)]
+    points, variance = R.principal_plane(z)
+    assert points.shape == (2000, 2) and variance[0] > variance[1] > 0
+    assert np.allclose(points.std(axis=0), [3.0, 2.0], rtol=0.1)  # the two widest directions, unshifted
+    assert np.array_equal(points, R.principal_plane(z.copy())[0])  # signs fixed
+    assert abs(points.mean(axis=0)).max() < 0.2
+
+
+def test_load_results_and_results_md(workspace):
+    results, rulers = R.load_results("metrics")
+    assert [r.model for r in results] == ["realnvp", "vae", "vae_shapes"]
+    assert rulers == {"digits": {"accuracy": 0.9722, "baseline": 0.1028}}
+    assert results[1].seeds["seeds"] == [42, 1, 2] and results[0].seeds is None
+    md = R.results_markdown(results, rulers)
+    lines = md.splitlines()
+    assert lines[0] == R.RESULTS_HEADER
+    rows = [line for line in lines if line.startswith("|")]
+    assert [c.strip() for c in rows[0].strip("|").split("|")] == [
+        "model", "dataset", "measured with", "figure", "value", "baseline", "reference", "across seeds"]
+    vae = next(r for r in rows if r.startswith("| vae "))
+    assert "digits" in vae and "domain `ab12ab12`" in vae and "FID ↓" in vae
+    assert "12.35 ± 0.43" in vae and "150.5 ± 2.5" in vae and "1.875 ± 0.11" in vae and "13.1 ± 0.90 (3 seeds)" in vae
+    assert "| realnvp " in md and "1.234" in md and "2.718" in md and "NLL (nats/point) ↓" in md
+    assert "*value*: the model's figure ± its noise" in md and "majority class 0.1028" in md
+    assert "vae, vae_shapes: independent per-pixel marginals" in md
+    assert len(rows) == 2 + 1 + 4 + 4  # header, rule, realnvp's one figure, each VAE's four
+
+
+def test_load_results_errors(workspace):
+    (workspace / "metrics" / "vae.meta.json").unlink()
+    with pytest.raises(R.ReportInputError, match=r"metrics/vae\.meta\.json: not found beside metrics/vae\.json "
+                                                 r"\(written by stage evaluate@vae"):
+        R.load_results("metrics")
+    write_json(workspace / "metrics" / "vae.meta.json", image_meta("vae_shapes", "shapes"))
+    with pytest.raises(R.ReportInputError, match="describes model 'vae_shapes', expected 'vae'"):
+        R.load_results("metrics")
+    write_json(workspace / "metrics" / "vae.meta.json", image_meta("vae", "digits"))
+    write_json(workspace / "metrics" / "seeds" / "vae.json", {"seeds": [1]})
+    with pytest.raises(R.ReportInputError, match=r"seeds/vae\.json: expected .* \(written by scripts/seeds\.py\)"):
+        R.load_results("metrics")
+
+
+def test_load_model_report(workspace):
+    report = R.load_model_report("vae_shapes", "images")
+    assert report.dataset == "shapes" and report.samples().shape == (100, 16, 16, 3)
+    assert report.array("latent_z", ndim=2).shape == (300, 16)
+    with pytest.raises(R.ReportInputError, match=r"samples/vae_shapes\.npz: missing array 'nope'.*sample@vae_shapes"):
+        report.array("nope")
+    with pytest.raises(R.ReportInputError, match=r"samples/realnvp\.npz: array 'samples' has shape \(200, 2\), "
+                                                 r"expected 4 dimensions"):
+        R.load_model_report("realnvp", "images")
+
+
+# ================================================================ notebooks from jupytext files ========
+def test_templates_are_jupytext_with_one_parameters_cell():
+    from stages.report import build_notebook
+
+    assert {"images.py", "points.py", "summary.py"} <= {p.name for p in TEMPLATES.glob("*.py")}
+    assert not list(TEMPLATES.glob("*.ipynb")) and not (TEMPLATES / "make_templates.py").exists()
+    for path in TEMPLATES.glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(tensorflow|keras)", text, re.MULTILINE), path
+        nb = build_notebook(path)
+        assert nb.metadata["kernelspec"]["name"] == "python3"
+        assert sum("parameters" in c.metadata.get("tags", []) for c in nb.cells) == 1
+
+
+def test_family_sections_weave_into_their_template():
+    from stages.report import build_notebook, template_files
+
+    sections = [families.get(name) for name in families.names() if families.get(name).report_section]
+    assert {f.name for f in sections} >= {"vae", "realnvp"}
+    for inst in families.instances(REPO / "dvc.yaml").values():
+        template, section = template_files(inst)
+        nb = build_notebook(template, section)
+        ids = [c.id for c in nb.cells]
+        assert len(set(ids)) == len(ids) and nb == build_notebook(template, section)  # stable ids, same every time
+        tags = [c.metadata.get("tags", []) for c in nb.cells]
+        title = next(i for i, t in enumerate(tags) if "title" in t)
+        if section:
+            assert "intro" in tags[title + 1]  # what the model is, right under the title
+            assert any(c.id.startswith(f"{inst.family.name}-") for c in nb.cells)
+        assert "appendix" in tags[-1] and "appendix" in tags[-2]  # the inputs list stays last
+        assert not any(c.cell_type == "code" and all(line.startswith("#") for line in c.source.splitlines())
+                       for c in nb.cells)  # a section's opening comment is not a cell
+
+
+# ================================================================ the stage, for real =================
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("reports")
     make_inputs(root)
-    # A future family with no template of its own: the generic report, without a samples file.
-    (root / "metrics" / "toy.json").write_text(json.dumps({"family": "toy", "dataset": "text", "accuracy": 0.75,
-                                                           "perplexity": 12.5, "baseline": {"perplexity": 80.0}}))
-    write_history(root / "models" / "toy" / "history.json", 3)
-    old = Path.cwd()
-    os.chdir(root)
-    try:  # the reports are independent: run them side by side (each waits mostly on its kernel)
-        procs = {name: start_stage(root, name) for name in ("vae", "realnvp", "toy", "summary")}
-        runs = {name: (*p.communicate(timeout=300), p.returncode) for name, p in procs.items()}
-    finally:
-        os.chdir(old)
-    for name, (out, err, rc) in runs.items():
-        assert rc == 0, f"{name}: {out}\n{err}"
+    procs = {name: subprocess.Popen([sys.executable, "-m", "stages.report", name], cwd=root, env=_env(),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in (*MODELS, "summary")}  # side by side: each waits mostly on its kernel
+    for name, p in procs.items():
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, f"{name}: {out}\n{err}"
     return root
 
 
-def test_templates_are_generated_from_the_script():
-    proc = subprocess.run([sys.executable, str(TEMPLATES / "make_templates.py"), "--check"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    for name in ("vae", "realnvp", "summary", "family"):
-        nb = json.loads((TEMPLATES / f"{name}.ipynb").read_text())
-        assert nb["metadata"]["kernelspec"]["name"] == "python3"
-        tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
-        assert len(tagged) == 1
-        assert "tensorflow" not in json.dumps(nb) and "keras" not in json.dumps(nb)
-
-
-@pytest.mark.parametrize("name,values", [
-    ("vae", ["12.35", "150.5", "0.0123 ± 0.0011", "2.106", "4.567", "2.318", "1.875", "0.0004321 ± 0.0002"]),
-    ("realnvp", ["1.234", "2.718", "single Gaussian (MLE)"]),
+@pytest.mark.parametrize("model,values,pngs", [
+    ("vae", ["Variational autoencoder: <code>vae</code>", "12.35 ± 0.43", "150.5 ± 2.5", "×12.2",
+             "0.0123 ± 0.0011", "1.875 ± 0.11", "4.567", "2.318", "Reconstructions", "The latent space",
+             "sha256 <code>ab12ab12ab12</code>"], 4),
+    ("vae_shapes", ["30.5 ± 0.43", "The latent space has 16 dimensions"], 4),
+    ("realnvp", ["RealNVP normalizing flow: <code>realnvp</code>", "1.234", "2.718", "single Gaussian",
+                 "From data to latent space and back", "How Gaussian"], 3),
 ])
-def test_family_report(built, name, values):
-    html = (built / "reports" / f"{name}.html").read_text()
-    n_png = html.count("data:image/png;base64")
-    assert n_png >= (4 if name == "vae" else 2), n_png
+def test_model_report(built, model, values, pngs):
+    html = (built / "reports" / f"{model}.html").read_text()
+    assert len(re.findall(r"<img [^>]*src=\"data:image/png;base64,", html)) == pngs
     for v in values:
         assert v in html, v
-    assert "Traceback" not in html and "ReportInputError" not in html and "Warning" not in html
+    body = re.sub(r"<style.*?</style>", "", html, flags=re.DOTALL)
+    assert "Traceback" not in body and "Error" not in body and "Warning" not in body
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # self-contained: nothing fetched
-    nb = json.loads((built / "reports" / f"{name}.ipynb").read_text())
-    # Timestamps and durations are stripped; the parameters papermill injected point at the inputs.
-    assert "start_time" not in json.dumps(nb)
-    assert nb["metadata"]["papermill"]["parameters"]["samples_path"] == f"samples/{name}.npz"
+    assert "R.load_model_report" not in html  # inputs hidden
+    # The family's intro sits under the title, before the metrics; the inputs list is last.
+    headings = re.findall(r"<h[23][^>]*>(.*?)<", html)
+    assert headings[:3] == ["Metrics", "Training curves", "Samples"] and headings[-1].startswith("Inputs")
+    nb = json.loads((built / "reports" / f"{model}.ipynb").read_text())
+    assert "start_time" not in json.dumps(nb) and '"execution"' not in json.dumps(nb)
+    assert nb["metadata"]["papermill"]["parameters"]["model"] == model
+    assert nb["metadata"]["papermill"]["input_path"].startswith("reports/templates/")
     assert not list((built / "reports").glob(".*"))  # no temp files left
 
 
-def test_generic_report_for_a_family_without_template(built):
-    html = (built / "reports" / "toy.html").read_text()
-    assert "data:image/png;base64" in html  # training curves
-    assert "accuracy ↑" in html and "higher" in html and "12.5" in html and "80" in html
-    assert "No samples file" in html
+def test_summary_report(built):
     md = (built / "reports" / "results.md").read_text()
-    assert re.search(r"\|\s*toy\s*\|", md) and "accuracy ↑" in md
-
-
-def test_ratio_and_direction(built):
-    html = (built / "reports" / "vae.html").read_text()
-    assert "12.19" in html  # fid ratio 150.5 / 12.345
-    assert "lower" in html
-
-
-def test_summary(built):
-    md = (built / "reports" / "results.md").read_text()
-    assert md.startswith("Generated by `dvc repro` (report stage summary); do not edit.")
-    rows = [line for line in md.splitlines() if line.startswith("|")]
-    assert any(re.match(r"\|\s*vae\s*\|", r) for r in rows) and any(re.match(r"\|\s*realnvp\s*\|", r) for r in rows)
-    assert "12.35 / 150.5 (×12.2)" in md and "1.234 / 2.718 (×2.2)" in md
-    assert "nll_nats ↓" in md and "fid ↓" in md
-    families = [r.split("|")[1].strip() for r in rows[2:]]
-    assert families == ["realnvp", "toy", "vae", "feature_extractor_digits"]  # families first, then the rest
-    assert "0.9722 / 0.1028 (×0.106)" in md and "360" not in md  # num_test is metadata, not a metric
+    results, rulers = R.load_results(built / "metrics")
+    assert md == R.results_markdown(results, rulers)
     html = (built / "reports" / "summary.html").read_text()
-    assert "data:image/png;base64" in html and "12.35" in html and "realnvp" in html
+    assert len(re.findall(r"<img [^>]*src=\"data:image/png;base64,", html)) == 1
+    assert "13.1 ± 0.90 (3 seeds)" in html and "vae_shapes" in html and "Traceback" not in html
 
 
 def test_rerun_is_reproducible(built):
-    before = {p: (built / "reports" / p).read_bytes() for p in ("realnvp.ipynb", "realnvp.html")}
+    names = ("realnvp.ipynb", "realnvp.html")
+    before = {p: (built / "reports" / p).read_bytes() for p in names}
     proc = run_stage(built, "realnvp")
     assert proc.returncode == 0, proc.stderr
     for p, content in before.items():
         assert (built / "reports" / p).read_bytes() == content, p
 
 
-def test_missing_samples_fails_cleanly(tmp_path):
-    make_inputs(tmp_path)
-    (tmp_path / "samples" / "vae.npz").unlink()
-    proc = run_stage(tmp_path, "vae")
+def test_missing_input_fails_before_the_kernel_and_leaves_nothing(workspace):
+    (workspace / "samples" / "vae.npz").unlink()
+    (workspace / "reports").mkdir()
+    (workspace / "reports" / "vae.html").write_text("stale")
+    proc = run_stage(workspace, "vae")
     assert proc.returncode == 1
-    assert "samples/vae.npz" in proc.stderr and "sample@vae" in proc.stderr
-    assert not (tmp_path / "reports" / "vae.html").exists()
-    assert not (tmp_path / "reports" / "vae.ipynb").exists()
+    assert proc.stderr.strip() == ("error in stage report@vae: samples/vae.npz: not found "
+                                   "(written by stage sample@vae; run `dvc repro sample@vae`)")
+    assert list((workspace / "reports").iterdir()) == []
 
 
-def test_bad_samples_fail_in_the_notebook_and_leave_nothing(tmp_path):
-    make_inputs(tmp_path)
-    np.savez(tmp_path / "samples" / "vae.npz", samples=np.zeros((4, 8, 8, 1), np.float32))  # arrays missing
-    (tmp_path / "reports").mkdir()
-    (tmp_path / "reports" / "vae.html").write_text("stale")
-    proc = run_stage(tmp_path, "vae")
+def test_corrupt_metrics_fail_the_summary_and_leave_nothing(workspace):
+    (workspace / "metrics" / "realnvp.json").write_text('{"nll_nats": ')
+    (workspace / "reports").mkdir()
+    (workspace / "reports" / "results.md").write_text("stale")
+    proc = run_stage(workspace, "summary")
     assert proc.returncode == 1
-    assert "samples/vae.npz" in proc.stderr and "latent_z" in proc.stderr, proc.stderr
-    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == []
+    assert "metrics/realnvp.json: not valid JSON" in proc.stderr and "evaluate@realnvp" in proc.stderr
+    assert list((workspace / "reports").iterdir()) == []
 
 
-def test_invalid_params_stop_before_anything(tmp_path):
-    make_inputs(tmp_path)
-    (tmp_path / "params.yaml").write_text("seed: -1\n")
-    proc = run_stage(tmp_path, "vae")
+def test_bad_samples_fail_in_the_notebook_and_leave_nothing(workspace):
+    """An array only the family's section needs is missing: the kernel raises, the stage names the file."""
+    arrays = dict(np.load(workspace / "samples" / "vae.npz"))
+    del arrays["latent_z"]
+    np.savez(workspace / "samples" / "vae.npz", **arrays)
+    (workspace / "reports").mkdir()
+    (workspace / "reports" / "vae.ipynb").write_text("stale")
+    proc = run_stage(workspace, "vae")
+    assert proc.returncode == 1
+    assert "samples/vae.npz: missing array 'latent_z'" in proc.stderr and "sample@vae" in proc.stderr, proc.stderr
+    assert list((workspace / "reports").iterdir()) == []
+
+
+def test_invalid_params_stop_before_anything(workspace):
+    (workspace / "params.yaml").write_text("seed: -1\n")
+    proc = run_stage(workspace, "vae")
     assert proc.returncode == 1 and "seed" in proc.stderr
-    assert not (tmp_path / "reports").exists()
+    assert not (workspace / "reports").exists()
 
 
-# ---------------------------------------------------------------- table logic, no kernel -------------
-@pytest.fixture(scope="module")
-def helpers():
-    sys.path.insert(0, str(TEMPLATES))
-    try:
-        import make_templates
-    finally:
-        sys.path.remove(str(TEMPLATES))
-    ns: dict = {}
-    exec(make_templates.COMMON, ns)
-    return ns
+def test_unknown_model_is_refused(workspace):
+    proc = run_stage(workspace, "nope")
+    assert proc.returncode == 2 and "invalid choice: 'nope'" in proc.stderr
 
 
-def test_split_metrics_handles_any_numeric_key(helpers):
-    meta, rows = helpers["split_metrics"]({
-        "family": "x", "seed": 1, "num_samples": 10, "accuracy": 0.9, "perplexity": 20.0, "custom": 3,
-        "kid": 0.1, "kid_std": 0.01, "flag": True, "extra": {"loss": 2.0, "note": "n"},
-        "baseline": {"accuracy": 0.1, "perplexity": 80.0, "name": "uniform"},
-        "reference": {"name": "real", "kid": 0.001, "kid_std": 0.0005}})
-    by = {r["metric"]: r for r in rows}
-    assert set(by) == {"accuracy", "perplexity", "custom", "kid", "extra.loss"}
-    assert meta["seed"] == 1 and meta["num_samples"] == 10 and meta["baseline name"] == "uniform" and meta["flag"] is True
-    assert by["accuracy"]["direction"] == "higher" and by["accuracy"]["better"] == "yes"
-    assert by["perplexity"]["direction"] == "lower" and by["perplexity"]["ratio"] == 4.0
-    assert by["custom"]["direction"] is None and by["custom"]["baseline"] is None and by["custom"]["ratio"] is None
-    assert by["kid"]["model_std"] == 0.01 and by["kid"]["reference"] == 0.001 and by["kid"]["reference_std"] == 0.0005
-    assert by["extra.loss"]["direction"] == "lower" and meta["extra.note"] == "n" and meta["reference name"] == "real"
-    table = helpers["metrics_table"](rows)
-    assert table.loc["accuracy ↑", "better is"] == "higher"
-    assert helpers["direction"]("neg_log_likelihood") == "lower"
+def test_seed_spread_with_a_single_seed(tmp_path):
+    path = tmp_path / "vae.json"
+    write_json(path, {"model": "vae", "seeds": [42], "committed_seed": 42,
+                      "figures": {"fid": {"mean": 12.0, "std": None, "values": [12.0]}, "baseline.fid": {
+                          "mean": 150.0, "std": None, "values": [150.0]}}})
+    result = R.ModelResult("vae", IMAGE_METRICS, image_meta("vae", "digits"), R.load_seeds(path))
+    assert R.seed_spread(result, "fid") == "12 (1 seed)" and R.seed_spread(result, "kid") == ""
