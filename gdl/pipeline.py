@@ -1,8 +1,19 @@
-"""The pipeline as data: dvc.yaml's stages expanded by DVC itself, for the Snakefile and the tests."""
+"""The pipeline as data: dvc.yaml's stages expanded by DVC itself, for the Snakefile and the tests.
+
+Also what keeps Snakemake and DVC agreeing on what is stale: DVC decides (`stale_stages`), and the
+Snakefile hands its answer to Snakemake as one sentinel input per rule (`mark_stale`).
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import time
 from pathlib import Path
+
+# One file per stage, an input of its rule: dated now when DVC finds the stage stale, 1970 otherwise.
+SENTINELS = Path(".snakemake/dvc-stale")
 
 
 def rule_name(stage: str) -> str:
@@ -34,8 +45,61 @@ def dvc_stages(root: str | Path = ".") -> list[dict]:
                 # Directory outputs have no suffix by the convention of this repo (models/<family>).
                 "dirs": {o: Path(o).suffix == "" for o in outs},
                 "params": params,
+                "frozen": bool(stage.frozen),
             })
     return stages
+
+
+def stale_stages(root: str | Path = ".") -> dict[str, list]:
+    """The stages `dvc repro` would run, with DVC's reasons: what `dvc status` lists (a stage's own deps,
+    params, outs or command changed) and everything downstream of those, since their deps will change.
+
+    A frozen stage is never stale (DVC never runs its command), nor is a stage downstream of a stale one
+    only through a frozen stage. Waits for DVC's repo lock (`dvc status` takes it) instead of failing.
+    """
+    from dvc.repo import Repo
+
+    status_log = logging.getLogger("dvc.repo.status")  # "<stage> is frozen" warnings: not news here
+    level = status_log.level
+    status_log.setLevel(logging.ERROR)
+    try:
+        with Repo(str(root), _wait_for_lock=True) as repo:
+            status = repo.status()
+            graph = repo.index.graph  # edges run from a stage to the stages it depends on
+    finally:
+        status_log.setLevel(level)
+    by_name = {stage.addressing: stage for stage in graph.nodes}
+    stale = {name: why for name, why in status.items() if name in by_name and not by_name[name].frozen}
+    queue = list(stale)
+    while queue:
+        upstream = queue.pop()
+        for stage in graph.predecessors(by_name[upstream]):
+            if not stage.frozen and stage.addressing not in stale:
+                stale[stage.addressing] = [f"downstream of {upstream}"]
+                queue.append(stage.addressing)
+    return stale
+
+
+def sentinel(stage: str) -> str:
+    return str(SENTINELS / rule_name(stage))
+
+
+def mark_stale(stages: list[dict], stale: dict[str, list]) -> None:
+    """Date every stage's sentinel: now for a stale stage, 1970 (never newer than an output) otherwise.
+
+    A stale stage's sentinel also gets new content: Snakemake ignores a newer input whose checksum equals
+    the one it recorded when it last ran the job.
+    """
+    SENTINELS.mkdir(parents=True, exist_ok=True)
+    for stage in stages:
+        path = Path(sentinel(stage["name"]))
+        if stage["name"] in stale:
+            path.write_text(json.dumps({"stale": stale[stage["name"]], "checked": time.time_ns()}) + "\n")
+        else:
+            if not path.exists():
+                path.write_text("")
+            if path.stat().st_mtime != 0:
+                os.utime(path, (0, 0))
 
 
 def _inside(path: str, parent: str) -> bool:

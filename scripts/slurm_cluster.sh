@@ -83,7 +83,7 @@ install_packages() {
     command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and apt-get not available"
     log "installing slurm-wlm munge (missing: ${missing[*]}) ..."
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
+    apt-get update -q || die "apt-get update failed (no package mirror reachable?)"
     # policy-rc.d: keep the packages' init scripts from trying to start
     # daemons during installation (no systemd here; we start them ourselves).
     local policy=/usr/sbin/policy-rc.d created_policy=0
@@ -94,7 +94,7 @@ install_packages() {
     fi
     if ! apt-get install -y -q --no-install-recommends slurm-wlm munge; then
         [[ $created_policy -eq 1 ]] && rm -f "$policy"
-        die "apt-get install slurm-wlm munge failed"
+        die "apt-get install slurm-wlm munge failed (no package mirror reachable?)"
     fi
     [[ $created_policy -eq 1 ]] && rm -f "$policy"
     log "installed slurm-wlm $(dpkg-query -W -f '${Version}' slurm-wlm 2>/dev/null || true)"
