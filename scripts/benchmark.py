@@ -1,18 +1,34 @@
-"""Benchmark: wall time of every stage of `dvc repro`, then of a no-op `dvc repro`.
+"""Benchmark: wall time of every stage of `dvc repro`, of a no-op `dvc repro`, and where training time goes.
 
     python scripts/benchmark.py                 # default profile, in a fresh clone under /tmp
     python scripts/benchmark.py --profile smoke
     python scripts/benchmark.py --in-place      # here (leaves the outputs, dvc.lock and metrics)
+    python scripts/benchmark.py --training-only --repeat 3   # only the training section, 3 runs per model
 
 Stages run one at a time (`dvc repro --single-item`) in the DAG's order so each gets its own figure;
 the sum is the time of a full `dvc repro` on this machine. Targets (2 cores): default run < 10 min,
-no-op < 5 s. Prints a table and writes it as JSON with --json.
+no-op < 5 s.
+
+Training section, for every model of dvc.yaml's `vars: models:`: the figures its train@<model> stage
+prints about itself (gradient steps, their throughput after the first epoch, the stage's wall time from
+its process's start, the overhead = the share of it outside the gradient steps), next to a plain
+`model.fit(x, epochs=E, batch_size=B, verbose=0)` of the same architecture on the same arrays, in a fresh
+process (`family.model().build(cfg, data, seed)`; its throughput also after the first epoch, which
+traces the train step). Targets: overhead <= 15% of the stage, gradient-step throughput >= the plain fit.
+With --training-only the stages run directly (`python -m stages.train <model>`, after
+`dvc repro preprocess@<dataset>`), --repeat times each, alternating with the plain fits; figures are
+medians with [min-max] spreads, as the CPU may be shared.
+
+Prints tables and writes them as JSON with --json: {profile, stages, total, noop, training}; `stages`,
+`total` and `noop` are absent with --training-only.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,14 +36,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+OVERHEAD_TARGET = 15.0  # percent of a training stage's wall time
+PLAIN_FIT_EPOCHS = 10  # the plain fit's epochs (at most the stage's): its first one only traces
+TIME_LINE = re.compile(
+    r"(?P<stage>train@\S+): (?P<epochs>\d+) epochs, (?P<examples>\d+) (?P<unit>\w+)/epoch: gradient steps "
+    r"(?P<steps>[\d.]+) s \((?:first epoch (?P<first>[\d.]+) s, then (?P<rate>[\d.]+) \w+/s|[^)]*)\), "
+    r"stage (?P<stage_seconds>[\d.]+) s, overhead (?P<overhead>-?[\d.]+)%")
 
 
-def run(cmd: list[str], cwd: Path) -> float:
+def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, proc.stdout + proc.stderr
 
 
 def stages_in_order(cwd: Path) -> list[str]:
@@ -48,29 +70,153 @@ def stages_in_order(cwd: Path) -> list[str]:
     return ordered
 
 
+def models(cwd: Path) -> dict[str, str]:
+    """{model: dataset} from the checkout's dvc.yaml."""
+    sys.path.insert(0, str(cwd))
+    from gdl import families  # noqa: E402
+
+    return {name: inst.dataset for name, inst in families.instances(cwd / "dvc.yaml").items()}
+
+
+# ------------------------------------------------------------------ training ----------------------------
+def stage_figures(output: str, model: str) -> dict:
+    """The time line train@<model> printed, as numbers."""
+    found = [m for m in TIME_LINE.finditer(output) if m["stage"] == f"train@{model}"]
+    if not found:
+        sys.exit(f"train@{model} printed no time line (is the checkout older than the timed train stage?)")
+    m = found[-1]
+    figures = {"epochs": int(m["epochs"]), "examples_per_epoch": int(m["examples"]), "unit": m["unit"],
+               "gradient_step_seconds": float(m["steps"]), "stage_seconds": float(m["stage_seconds"]),
+               "overhead_percent": float(m["overhead"])}
+    if m["rate"]:
+        figures |= {"first_epoch_seconds": float(m["first"]), "examples_per_second": float(m["rate"])}
+    return figures
+
+
+def plain_fit(model: str, epochs: int) -> dict:
+    """In this process (run from the checkout's root): build the model as train@<model> does and time a
+    plain `model.fit` on its training arrays, without validation, checkpoints or logging."""
+    sys.path.insert(0, str(Path.cwd()))
+    from stages.common import quiet_tensorflow
+
+    quiet_tensorflow()
+    from gdl import families
+    from gdl.arrays import load_arrays
+    from gdl.params import load_params, model_seed
+    from gdl.training import TrainClock, set_seed
+
+    inst, params = families.instance(model), load_params()
+    cfg, seed = getattr(params, model), model_seed(params, model)
+    data = load_arrays(f"data/processed/{inst.dataset}.npz")
+    set_seed(seed)
+    module = inst.family.model()
+    net = module.build(cfg, data, seed)
+    x, y, _ = module.train_arrays(data)
+    clock, epochs = TrainClock(), min(epochs, cfg.epochs)
+    net.fit(x, y, epochs=epochs, batch_size=cfg.batch_size, verbose=0, callbacks=[clock])
+    return {"epochs": epochs, "first_epoch_seconds": clock.seconds[0],
+            "examples_per_second": clock.throughput(len(x)), "gradient_step_seconds": sum(clock.seconds)}
+
+
+def run_plain_fit(cwd: Path, model: str, epochs: int) -> dict:
+    _, out = run([sys.executable, str(Path(__file__).resolve()), "--plain-fit", model,
+                  "--fit-epochs", str(epochs)], cwd)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def summarize(model: str, stage_runs: list[dict], fit_runs: list[dict]) -> dict:
+    """Medians (and spreads) of a model's stage runs and plain fits, and whether the targets are met."""
+    def spread(runs, key):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
+
+    out = {"stage_runs": stage_runs, "plain_fit_runs": fit_runs,
+           **{key: spread(stage_runs, key) for key in ("stage_seconds", "gradient_step_seconds",
+                                                        "examples_per_second", "overhead_percent")},
+           "plain_fit_examples_per_second": spread(fit_runs, "examples_per_second")}
+    overhead, rate, plain = (out[k] for k in ("overhead_percent", "examples_per_second",
+                                              "plain_fit_examples_per_second"))
+    out["targets_met"] = {
+        "overhead": overhead["median"] <= OVERHEAD_TARGET,
+        "throughput": None if rate is None or plain is None else rate["median"] >= plain["median"]}
+    return out
+
+
+def print_training(training: dict) -> None:
+    def cell(s, fmt):
+        if s is None:
+            return "-"
+        text = format(s["median"], fmt)
+        return text if s["min"] == s["max"] else f"{text} [{format(s['min'], fmt)}-{format(s['max'], fmt)}]"
+
+    print(f"\ntraining: overhead target <= {OVERHEAD_TARGET:.0f}% of the stage, gradient-step throughput >= "
+          f"a plain model.fit (both after the first epoch)")
+    print(f"{'model':12s} {'epochs':>6s} {'stage s':>18s} {'steps s':>18s} {'overhead %':>18s} "
+          f"{'stage ex/s':>20s} {'plain fit ex/s':>20s}  targets")
+    for model, t in training.items():
+        first = t["stage_runs"][0]
+        met = t["targets_met"]
+        verdict = ", ".join(f"{k} {'ok' if v else 'MISSED' if v is False else '-'}" for k, v in met.items())
+        print(f"{model:12s} {first['epochs']:6d} {cell(t['stage_seconds'], '.1f'):>18s} "
+              f"{cell(t['gradient_step_seconds'], '.1f'):>18s} {cell(t['overhead_percent'], '.1f'):>18s} "
+              f"{cell(t['examples_per_second'], '.0f'):>20s} {cell(t['plain_fit_examples_per_second'], '.0f'):>20s}"
+              f"  {verdict}")
+
+
+def training_only(cwd: Path, repeat: int, fit_epochs: int) -> dict:
+    training = {}
+    for model, dataset in models(cwd).items():
+        run(["dvc", "repro", f"preprocess@{dataset}"], cwd)
+        stage_runs, fit_runs = [], []
+        for _ in range(repeat):  # alternate, so a busy spell on a shared CPU hits both
+            _, out = run([sys.executable, "-m", "stages.train", model], cwd)
+            stage_runs.append(stage_figures(out, model))
+            fit_runs.append(run_plain_fit(cwd, model, fit_epochs))
+            print(f"train@{model}: {stage_runs[-1]}; plain fit: {fit_runs[-1]}", flush=True)
+        training[model] = summarize(model, stage_runs, fit_runs)
+    return training
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="default")
     parser.add_argument("--in-place", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--training-only", action="store_true", help="only the training section")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per model in --training-only")
+    parser.add_argument("--fit-epochs", type=int, default=PLAIN_FIT_EPOCHS,
+                        help=f"epochs of each plain fit, at most the stage's (default {PLAIN_FIT_EPOCHS})")
+    parser.add_argument("--plain-fit", metavar="MODEL", help=argparse.SUPPRESS)  # internal: one plain fit
     args = parser.parse_args()
+    if args.plain_fit:
+        print(json.dumps(plain_fit(args.plain_fit, args.fit_epochs)))
+        return
     if args.in_place:
         cwd = ROOT
     else:
         cwd = Path(tempfile.mkdtemp(prefix="gdl-bench-")) / "repo"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(cwd)], check=True)
     subprocess.run([sys.executable, "-m", "gdl.params", "use", args.profile], cwd=cwd, check=True)
-    times = {}
-    for stage in stages_in_order(cwd):
-        times[stage] = run(["dvc", "repro", "--single-item", "--force", stage], cwd)
-        print(f"{stage:28s} {times[stage]:7.1f} s", flush=True)
-    total = sum(times.values())
-    noop = run(["dvc", "repro"], cwd)
-    print(f"{'total (full dvc repro)':28s} {total:7.1f} s   target < 600 s")
-    print(f"{'no-op dvc repro':28s} {noop:7.1f} s   target < 5 s")
+    result: dict = {"profile": args.profile}
+    if args.training_only:
+        result["training"] = training_only(cwd, args.repeat, args.fit_epochs)
+    else:
+        times, training = {}, {}
+        for stage in stages_in_order(cwd):
+            times[stage], out = run(["dvc", "repro", "--single-item", "--force", stage], cwd)
+            print(f"{stage:28s} {times[stage]:7.1f} s", flush=True)
+            if stage.startswith("train@"):
+                training[stage.removeprefix("train@")] = stage_figures(out, stage.removeprefix("train@"))
+        total = sum(times.values())
+        noop, _ = run(["dvc", "repro"], cwd)
+        print(f"{'total (full dvc repro)':28s} {total:7.1f} s   target < 600 s")
+        print(f"{'no-op dvc repro':28s} {noop:7.1f} s   target < 5 s")
+        result |= {"stages": times, "total": total, "noop": noop,
+                   "training": {model: summarize(model, [figures], [run_plain_fit(cwd, model, args.fit_epochs)])
+                                for model, figures in training.items()}}
+    print_training(result["training"])
     if args.json:
-        args.json.write_text(json.dumps({"profile": args.profile, "stages": times, "total": total, "noop": noop},
-                                        indent=1))
+        args.json.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
