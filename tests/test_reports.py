@@ -350,6 +350,7 @@ def built(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # executes notebooks with papermill
 @pytest.mark.parametrize("model,values,pngs", [
     ("vae", ["Variational autoencoder: <code>vae</code>", "12.35 ± 0.43", "150.5 ± 2.5", "×12.2",
              "0.0123 ± 0.0011", "1.875 ± 0.11", "4.567", "2.318", "Reconstructions", "The latent space",
@@ -377,6 +378,7 @@ def test_model_report(built, model, values, pngs):
     assert not list((built / "reports").glob(".*"))  # no temp files left
 
 
+@pytest.mark.slow  # executes notebooks with papermill
 def test_summary_report(built):
     md = (built / "reports" / "results.md").read_text()
     results, rulers = R.load_results(built / "metrics")
@@ -386,6 +388,7 @@ def test_summary_report(built):
     assert "13.1 ± 0.90 (3 seeds)" in html and "vae_shapes" in html and "Traceback" not in html
 
 
+@pytest.mark.slow  # executes notebooks with papermill
 def test_rerun_is_reproducible(built):
     names = ("realnvp.ipynb", "realnvp.html")
     before = {p: (built / "reports" / p).read_bytes() for p in names}
@@ -406,6 +409,7 @@ def test_missing_input_fails_before_the_kernel_and_leaves_nothing(workspace):
     assert list((workspace / "reports").iterdir()) == []
 
 
+@pytest.mark.slow  # executes notebooks with papermill
 def test_corrupt_metrics_fail_the_summary_and_leave_nothing(workspace):
     (workspace / "metrics" / "realnvp.json").write_text('{"nll_nats": ')
     (workspace / "reports").mkdir()
@@ -416,6 +420,7 @@ def test_corrupt_metrics_fail_the_summary_and_leave_nothing(workspace):
     assert list((workspace / "reports").iterdir()) == []
 
 
+@pytest.mark.slow  # executes notebooks with papermill
 def test_bad_samples_fail_in_the_notebook_and_leave_nothing(workspace):
     """An array only the family's section needs is missing: the kernel raises, the stage names the file."""
     arrays = dict(np.load(workspace / "samples" / "vae.npz"))
