@@ -47,22 +47,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # gdl, when run as `python scripts/seeds.py`
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # one flatten() for both scripts
+from metrics_diff import flatten  # noqa: E402  (DVC's dotted key names)
 
 NON_FIGURES = {"seed"}  # bookkeeping that older metrics files held next to the figures
 
 
 # ---------------------------------------------------------------- pure functions ------------------------
-def flatten(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in (tree or {}).items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
 def numeric_figures(metrics: dict) -> dict[str, float]:
     """Every numeric figure of a metrics document, dotted (`baseline.fid`)."""
     return {k: v for k, v in flatten(metrics).items()
