@@ -35,6 +35,8 @@ __all__ = [
     "domain_features",
     "domain_labels",
     "load_domain_backbone",
+    "load_domain_classifier",
+    "Ruler",
 ]
 
 # ----------------------------------------------------------------------------------------
@@ -80,6 +82,7 @@ def build_domain_classifier(
     *,
     dropout: float = 0.3,
     learning_rate: float = 1e-3,
+    feature_activation: str = "relu",
 ) -> keras.Model:
     """Small CNN classifier whose ``"features"`` layer is the domain FID embedding.
 
@@ -97,7 +100,7 @@ def build_domain_classifier(
     x = _conv_block(x, 128, strides=2, name="block3")
     x = _conv_block(x, 128, strides=2, name="block4")
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    features = keras.layers.Dense(feature_dim, activation="relu", name=FEATURES_LAYER)(x)
+    features = keras.layers.Dense(feature_dim, activation=feature_activation, name=FEATURES_LAYER)(x)
     x = keras.layers.Dropout(dropout, name="dropout")(features)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
 
@@ -150,13 +153,57 @@ def domain_labels(data: dict, split: str, attributes: list[str]) -> tuple[np.nda
     return labels, classes
 
 
-def load_domain_backbone(weights: str | Path, data: dict, cfg) -> keras.Model:
-    """The trained domain classifier in `weights` (cfg: params.feature_extractor.<dataset>), as a
-    feature model: images -> ``"features"`` layer."""
+def load_domain_classifier(weights: str | Path, data: dict, cfg) -> keras.Model:
+    """The trained domain classifier in `weights` (cfg: params.feature_extractor.<dataset>)."""
     _, num_classes = domain_labels(data, "train", cfg.attributes)
-    classifier = build_domain_classifier(data["train_x"].shape[1:], num_classes, cfg.feature_dim)
+    classifier = build_domain_classifier(data["train_x"].shape[1:], num_classes, cfg.feature_dim,
+                                         feature_activation=cfg.feature_activation)
     classifier.load_weights(str(weights))
-    return feature_model(classifier)
+    return classifier
+
+
+def load_domain_backbone(weights: str | Path, data: dict, cfg) -> keras.Model:
+    """The trained domain classifier in `weights`, as a feature model: images -> ``"features"`` layer."""
+    return feature_model(load_domain_classifier(weights, data, cfg))
+
+
+class Ruler:
+    """A dataset's frozen domain classifier, as evaluation uses it: features for FID/KID, and predictions of
+    the dataset's own labels (``<split>_y``) or of one categorical attribute, for conditional models."""
+
+    def __init__(self, weights: str | Path, data: dict, cfg):
+        self.classifier = load_domain_classifier(weights, data, cfg)
+        self.features_model = feature_model(self.classifier)
+        self.attributes = list(cfg.attributes)
+        self.data = data
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        return domain_features(self.features_model, images)
+
+    def predict_classes(self, images: np.ndarray) -> np.ndarray:
+        """The classifier's own classes (joint attribute values where it learnt several)."""
+        probs = self.classifier.predict(_as_nhwc_float32(images), batch_size=256, verbose=0)
+        return np.argmax(probs, axis=1)
+
+    def predict_attribute(self, images: np.ndarray, attribute: str) -> np.ndarray:
+        """Predicted values (indices into ``<attribute>_names``) of one attribute the classifier learnt."""
+        if attribute not in self.attributes:
+            raise ValueError(f"the ruler learnt {self.attributes or 'the labels'}, not the attribute {attribute!r}")
+        joint = self.predict_classes(images)
+        cards = [len(self.data[f"{a}_names"]) for a in self.attributes]
+        position = self.attributes.index(attribute)
+        return (joint // int(np.prod(cards[position + 1:], dtype=np.int64))) % cards[position]
+
+    def predict_labels(self, images: np.ndarray) -> np.ndarray:
+        """Predicted dataset labels (``<split>_y``): the classifier's classes, or the learnt attribute that
+        the labels are (on shapes, ``y`` is the shape)."""
+        if not self.attributes:
+            return self.predict_classes(images)
+        columns = [str(c) for c in self.data["attribute_names"]]
+        for a in self.attributes:
+            if np.array_equal(self.data["train_attributes"][:, columns.index(a)], self.data["train_y"]):
+                return self.predict_attribute(images, a)
+        raise ValueError(f"the dataset's labels are none of the ruler's attributes {self.attributes}")
 
 
 # ----------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import sys
 import zipfile
 from dataclasses import dataclass, field
@@ -186,12 +187,13 @@ class ModelReport:
     """A model's inputs, loaded and checked; `array(name)` reads samples/<model>.npz lazily."""
 
     model: str
-    kind: str  # "images" | "points"
+    kind: str  # "images" | "points" | "labels"
     inputs: dict[str, Input]
     metrics: dict
     meta: dict
     history: pd.DataFrame
     _arrays: dict | None = field(default=None, repr=False)
+    _data: dict | None = field(default=None, repr=False)
 
     @property
     def dataset(self) -> str:
@@ -207,6 +209,14 @@ class ModelReport:
     def has(self, name: str) -> bool:
         return name in self.arrays
 
+    @property
+    def data(self) -> dict[str, np.ndarray]:
+        """The model's processed dataset (data/processed/<dataset>.npz), read on first use."""
+        if self._data is None:
+            inp = self.inputs["data"]
+            self._data = load_npz(inp.path, inp.producer)
+        return self._data
+
     def array(self, name: str, ndim=None, last=None, length=None) -> np.ndarray:
         """One array of samples/<model>.npz, checked (see check_array); a ReportInputError if absent."""
         inp = self.inputs["samples"]
@@ -215,16 +225,19 @@ class ModelReport:
         return check_array(inp.path, inp.producer, name, self.arrays[name], ndim=ndim, last=last, length=length)
 
     def samples(self) -> np.ndarray:
-        """The generated samples, checked against the family's kind: (n, H, W, 1|3) images or (n, 2) points."""
+        """The generated samples, checked against the family's kind: (n, H, W, 1|3) images, (n, 2) points, or
+        a classifier's (n, classes) probabilities on the test split."""
         if self.kind == "images":
             return self.array("samples", ndim=4, last=(1, 3))
+        if self.kind == "labels":
+            return self.array("samples", ndim=2)
         return self.array("samples", ndim=2, last=2)
 
 
 def load_model_report(model: str, kind: str) -> ModelReport:
     """Load and check everything a model's report reads (the stage calls this before a kernel starts)."""
-    if kind not in ("images", "points"):
-        raise ValueError(f"kind must be 'images' or 'points', got {kind!r}")
+    if kind not in ("images", "points", "labels"):
+        raise ValueError(f"kind must be 'images', 'points' or 'labels', got {kind!r}")
     inputs = model_inputs(model)
     report = ModelReport(
         model=model, kind=kind, inputs=inputs,
@@ -232,6 +245,8 @@ def load_model_report(model: str, kind: str) -> ModelReport:
         meta=load_meta(inputs["meta"].path, inputs["meta"].producer, model),
         history=load_history(inputs["history"].path, inputs["history"].producer),
     )
+    dataset = report.dataset
+    inputs["data"] = Input(Path("data") / "processed" / f"{dataset}.npz", f"preprocess@{dataset}")
     report.samples()
     return report
 
@@ -395,6 +410,7 @@ def glossary(rows: list[dict], meta: dict) -> str:
     lines = []
     for r in rows:
         text = GLOSSARY.get(r["key"]) or descriptions.get(r["key"], "")
+        text = re.sub(r"\s*\((lower|higher) is better\)", "", text)  # the rule follows in its own words
         bound = next((u for u in ("bits_per_dim", "nll_nats") if r["key"].endswith("_" + u)), None)
         if r["key"] in ("bits_per_dim", "nll_nats") and likelihood:
             text += f" From the model's `{likelihood[0]}`."
@@ -751,3 +767,91 @@ def summary_figure(results: list[ModelResult]):
     for ax in list(axes.flat)[len(picked):]:
         ax.set_visible(False)
     return fig
+
+
+# ---------------------------------------------------------------- classifiers ------------------------
+# A classifier's figures (stages/evaluate.py's label_figures), named and explained like FID and bits/dim.
+LABELS["cross_entropy_nats"] = "cross-entropy (nats)"
+GLOSSARY["accuracy"] = ("share of the test examples whose most probable class is the true one. ± its bootstrap "
+                        "standard deviation over the test examples.")
+GLOSSARY["cross_entropy_nats"] = ("mean −log *p*(true class) over the test examples, in nats: ln(number of classes) "
+                                  "for a uniform guess, 0 for full confidence in every right answer.")
+
+
+def classifier_outputs(report: ModelReport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A classifier's (class probabilities, true labels, images) on the test split, checked against each
+    other: samples/<model>.npz must hold one row of probabilities per test example of the dataset."""
+    probs = report.samples()
+    data_in, samples_in = report.inputs["data"], report.inputs["samples"]
+    labels = check_array(data_in.path, data_in.producer, "test_y", report.data.get("test_y", np.empty(0)), ndim=1)
+    images = check_array(data_in.path, data_in.producer, "test_x", report.data.get("test_x", np.empty(0)),
+                         ndim=(3, 4), length=len(labels))
+    if len(probs) != len(labels) or labels.min() < 0 or labels.max() >= probs.shape[1]:
+        raise ReportInputError(samples_in.path, f"'samples' holds {probs.shape[1]} class probabilities for "
+                               f"{len(probs)} examples, but the test split of {data_in.path} has {len(labels)} "
+                               f"examples labelled {labels.min()}..{labels.max()}", samples_in.producer)
+    return probs, labels.astype(np.int64), images
+
+
+def class_names(data: dict, num_classes: int, keys=("label_names", "shape_names")) -> list[str]:
+    """The classes' names: the first of `keys` the dataset holds with one name per class, else the ids."""
+    for key in keys:
+        names = data.get(key)
+        if names is not None and np.ndim(names) == 1 and len(names) == num_classes:
+            return [str(v) for v in names]
+    return [str(i) for i in range(num_classes)]
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """(classes, classes) counts: row = true class, column = predicted class."""
+    flat = np.asarray(y_true, np.int64) * num_classes + np.asarray(y_pred, np.int64)
+    return np.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def confusion_matrix_figure(counts: np.ndarray, names: list[str], title: str | None = None):
+    """The confusion matrix with its counts written in, coloured by the share of each row (true class), so
+    that a rare class's mistakes show as clearly as a common one's."""
+    k = len(names)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    side = 1.6 + 0.6 * k
+    fig, ax = subplots(side + 1.4, side)
+    im = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="share of the true class")
+    if k <= 20:  # beyond that the numbers no longer fit in their cells
+        for (i, j), n in np.ndenumerate(counts):
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=9 if k <= 10 else 6,
+                    color="white" if share[i, j] > 0.5 else "black")
+    long = max(map(len, names)) > 3  # long names slant, so that neighbours do not overlap
+    ax.set_xticks(range(k), names, rotation=45 if long else 0, ha="right" if long else "center")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def per_class_frame(counts: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """Per true class: test examples, accuracy (the share classified correctly) and its commonest mistake."""
+    rows = []
+    for i, name in enumerate(names):
+        n, hits = int(counts[i].sum()), int(counts[i, i])
+        others = np.where(np.arange(len(names)) == i, -1, counts[i])
+        worst = int(np.argmax(others))
+        rows.append({"class": name, "test examples": n, "correct": hits,
+                     "accuracy": f"{hits / n:.1%}" if n else "—",
+                     "most often taken for": f"{names[worst]} ({others[worst]})" if others[worst] > 0 else "—"})
+    return pd.DataFrame(rows)
+
+
+def captioned_grid(images, captions: list[str], ncols: int = 8, cell: float = 1.15):
+    """Images with a caption above each (e.g. true and predicted class) -> (figure, fraction clipped)."""
+    imgs, cmap, clipped = to_images(images)
+    nrows = max(1, math.ceil(len(imgs) / ncols))
+    fig, axes = subplots(cell * ncols, (cell + 0.3) * nrows, nrows, ncols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, text in zip(axes.flat, imgs, captions):
+        ax.imshow(img, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_title(text, fontsize=7)
+    return fig, clipped

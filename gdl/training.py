@@ -207,6 +207,7 @@ class Checkpoint:
     def restore(model: keras.Model, arrays: dict[str, np.ndarray]) -> None:
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
+        # (a model with several optimizers builds them itself, in its family's `build`)
         for kind, i, var in _state(model):
             key = _key(kind, i)
             if key not in arrays or arrays[key].shape != tuple(var.shape):
@@ -227,6 +228,9 @@ def _state(model: keras.Model):
     """
     yield from (("model", i, v) for i, v in enumerate(model.variables))
     yield from (("optim", i, v) for i, v in enumerate(model.optimizer.variables))
+    # A GAN has one optimizer per network: `model.optimizer` is the generator's, the others are listed here.
+    for k, optimizer in enumerate(getattr(model, "extra_optimizers", ())):
+        yield from ((f"optim{k + 1}", i, v) for i, v in enumerate(optimizer.variables))
 
 
 def _key(kind: str, index: int) -> str:

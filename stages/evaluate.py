@@ -9,6 +9,13 @@ What is measured follows from what the family declares (gdl/families/<family>/__
   (`reference`: the floor that sample noise alone gives at these counts).
 * a likelihood: bits/dim on the test images, or nats per point for 2-D data, next to the baseline's
   exact figure (per-pixel marginals; a maximum-likelihood Gaussian).
+* image samples also get a memorisation check: how far samples lie from their nearest training image in
+  the ruler's features, relative to how far test images lie (`nn_distance_ratio`; the closest pairs are
+  listed in the .meta.json for the report to draw).
+* labels (a classifier's class probabilities on the test split): accuracy (with a bootstrap std) and
+  cross-entropy, next to always predicting the training split's majority class / class frequencies.
+* whatever the family's own `extra_metrics` adds (a CGAN's conditional accuracy, an autoencoder's
+  reconstruction error next to PCA's, ...).
 
 metrics/<model>.json holds figures only, the model's at the top level and the baseline's under `baseline`
 with the same keys, so `dvc metrics diff` shows `fid` beside `baseline.fid`. What the figures are (names,
@@ -34,17 +41,23 @@ DESCRIPTIONS = {
     "kid": "kernel inception distance: unbiased MMD^2, cubic polynomial kernel (lower is better)",
     "bits_per_dim": "negative log-likelihood of the test split, bits per dimension (lower is better)",
     "nll_nats": "negative log-likelihood of the test split, nats per point (lower is better)",
+    "nn_distance_ratio": "median distance from a sample to its nearest training image over the same for test "
+                         "images, in the ruler's features: about 1 means as far from the training set as fresh "
+                         "data, well below 1 means samples copy training images",
+    "accuracy": "share of test examples whose most probable class is the true one (higher is better)",
+    "cross_entropy_nats": "mean -log p(true class) on the test split, nats per example (lower is better)",
 }
+NEAREST_PAIRS = 8  # closest sample/training-image pairs listed for the report
 
 
 def backbone(params, inst, data):
-    """(images -> float64 features, what the ruler is) for the configured backbone."""
+    """(the dataset's domain classifier, images -> float64 features, what the features are) for the
+    configured backbone. The domain classifier also judges conditional samples, whatever the backbone."""
     from gdl import backbones
 
+    ruler = backbones.Ruler(inst.ruler, data, getattr(params.feature_extractor, inst.dataset))
     if params.evaluate.backbone == "domain":
-        model = backbones.load_domain_backbone(inst.ruler, data, getattr(params.feature_extractor, inst.dataset))
-        return (lambda images: backbones.domain_features(model, images)), \
-            {"name": "domain", "path": inst.ruler, "sha256": sha256_file(inst.ruler)}
+        return ruler, ruler.features, {"name": "domain", "path": inst.ruler, "sha256": sha256_file(inst.ruler)}
     from gdl.download import fetch
 
     if not params.evaluate.inception_sha256:
@@ -52,21 +65,60 @@ def backbone(params, inst, data):
     path = f"data/downloads/{backbones.INCEPTION_V3_NOTOP_FILENAME}"
     weights = fetch(backbones.INCEPTION_V3_NOTOP_URL, path, params.evaluate.inception_sha256)
     model = backbones.build_inception_v3(weights)
-    return (lambda images: backbones.inception_features(model, images)), \
+    return ruler, (lambda images: backbones.inception_features(model, images)), \
         {"name": "inception_v3", "path": path, "sha256": params.evaluate.inception_sha256}
 
 
-def image_figures(features, samples, baseline_samples, data, ev, seed) -> tuple[dict, dict, dict]:
-    """FID/KID with their noise for the model's samples, the baseline's and training images."""
-    test = features(data["test_x"])
+def nearest_distances(queries: np.ndarray, pool: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """For each query feature vector: (distance to its nearest neighbour in `pool`, that neighbour's index)."""
+    pool_sq = np.sum(pool ** 2, axis=1)
+    dist, index = np.empty(len(queries)), np.empty(len(queries), np.int64)
+    for start in range(0, len(queries), chunk):
+        q = queries[start:start + chunk]
+        d2 = np.sum(q ** 2, axis=1)[:, None] - 2.0 * q @ pool.T + pool_sq[None, :]
+        index[start:start + chunk] = np.argmin(d2, axis=1)
+        dist[start:start + chunk] = np.sqrt(np.maximum(np.min(d2, axis=1), 0.0))
+    return dist, index
 
-    def measure(images):
-        f = features(images)
+
+def image_figures(features, samples, baseline_samples, data, ev, seed) -> tuple[dict, dict, dict, dict]:
+    """FID/KID with their noise for the model's samples, the baseline's and training images, and the
+    memorisation check of the samples and the baseline's; -> (model, baseline, reference, meta)."""
+    test, train = features(data["test_x"]), features(data["train_x"])
+    test_nn = float(np.median(nearest_distances(test, train)[0]))
+
+    def measure(f):
         k, k_std = kid(f, test, subsets=ev.kid_subsets, subset_size=ev.kid_subset_size, seed=seed)
         return {"fid": fid(f, test), "fid_std": fid_bootstrap_std(f, test, resamples=ev.bootstrap, seed=seed),
                 "kid": k, "kid_std": k_std}
 
-    return measure(samples), measure(baseline_samples), measure(data["train_x"][: len(samples)])
+    model_f, baseline_f = features(samples), features(baseline_samples)
+    dist, index = nearest_distances(model_f, train)
+    model_fig = {**measure(model_f), "nn_distance_ratio": float(np.median(dist)) / test_nn}
+    baseline_fig = {**measure(baseline_f),
+                    "nn_distance_ratio": float(np.median(nearest_distances(baseline_f, train)[0])) / test_nn}
+    closest = np.argsort(dist, kind="stable")[:NEAREST_PAIRS]
+    meta = {"nearest_pairs": [{"sample": int(i), "train": int(index[i]), "distance": float(dist[i])} for i in closest],
+            "test_nn_median": test_nn}
+    return model_fig, baseline_fig, measure(train[: len(samples)]), meta
+
+
+def label_figures(probabilities: np.ndarray, data: dict, ev, seed: int) -> tuple[dict, dict]:
+    """A classifier's accuracy (bootstrap std over the test split) and cross-entropy, and the same for the
+    trivial classifier that predicts the training split's class frequencies (majority class for accuracy)."""
+    y = data["test_y"].astype(np.int64)
+    k = probabilities.shape[1]
+    correct = (np.argmax(probabilities, axis=1) == y).astype(np.float64)
+    frequencies = np.bincount(data["train_y"].astype(np.int64), minlength=k) / len(data["train_y"])
+    majority = (y == np.argmax(frequencies)).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    resamples = rng.integers(0, len(y), (ev.bootstrap, len(y)))
+
+    def figures(hits, p_true):
+        return {"accuracy": float(hits.mean()), "accuracy_std": float(hits[resamples].mean(axis=1).std(ddof=1)),
+                "cross_entropy_nats": float(-np.mean(np.log(np.maximum(p_true, 1e-12))))}
+
+    return figures(correct, probabilities[np.arange(len(y)), y]), figures(majority, frequencies[y])
 
 
 def main(argv=None) -> None:
@@ -75,21 +127,32 @@ def main(argv=None) -> None:
     family, ev, seed = inst.family, params.evaluate, model_seed(params, inst.name)
     figures, baseline, reference = {}, {}, {}
     meta = {"model": inst.name, "family": family.name, "dataset": inst.dataset, "seed": seed}
+    descriptions = dict(DESCRIPTIONS)
     try:
         data = load_arrays(f"data/processed/{inst.dataset}.npz")
-        samples = load_arrays(f"samples/{inst.name}.npz")["samples"]
+        outputs = load_arrays(f"samples/{inst.name}.npz")
+        samples = outputs["samples"]
         module, model = load_model(inst, params, data, seed)
-        meta.update(num_samples=int(len(samples)), num_test=int(len(data["test_x"])))
+        meta.update(num_test=int(len(data["test_x"])))
+        if family.samples != "labels":  # a classifier's "samples" are its predictions for the test split
+            meta["num_samples"] = int(len(samples))
+        ruler = None
         if family.samples == "images":
             from gdl.baselines import PixelMarginals
 
             marginals = PixelMarginals().fit(data["train_x"])  # the baseline: independent pixels
-            features, meta["backbone"] = backbone(params, inst, data)
-            model_fig, baseline, reference = image_figures(
-                features, samples, marginals.sample(len(samples), seed), data, ev, seed)
+            outputs["baseline"] = marginals.sample(len(samples), seed)
+            ruler, features, meta["backbone"] = backbone(params, inst, data)
+            model_fig, baseline, reference, nearest = image_figures(
+                features, samples, outputs["baseline"], data, ev, seed)
             figures.update(model_fig)
+            meta.update(nearest)
             meta["baseline"] = "independent per-pixel marginals of the training split"
             meta["reference"] = "training images (the floor that sample noise alone gives)"
+        if family.samples == "labels":
+            model_fig, baseline = label_figures(samples, data, ev, seed)
+            figures.update(model_fig)
+            meta["baseline"] = "always the training split's majority class (its class frequencies, for cross-entropy)"
         if family.likelihood:
             bounds = module.log_likelihood(model, data["test_x"], getattr(params, inst.name), seed)
             if family.samples == "images":
@@ -103,10 +166,17 @@ def main(argv=None) -> None:
             for i, (name, ll) in enumerate(bounds.items()):
                 figures[unit if i == 0 else f"{name}_{unit}"] = to_unit(ll)
             meta["likelihood"] = list(bounds)  # the first is the headline figure; the others are looser bounds
+        if hasattr(module, "extra_metrics"):
+            extra = module.extra_metrics(model, data, getattr(params, inst.name), seed, ruler, outputs)
+            figures.update(extra.get("figures", {}))
+            baseline.update(extra.get("baseline", {}))
+            reference.update(extra.get("reference", {}))
+            descriptions.update(extra.get("descriptions", {}))
+            meta.update(extra.get("meta", {}))
     except (DataFileError, FileNotFoundError, OSError, ValueError, KeyError) as exc:
         fail(stage, f"{type(exc).__name__}: {exc}")
     metrics = {**figures, "baseline": baseline, **({"reference": reference} if reference else {})}
-    meta["descriptions"] = {k: v for k, v in DESCRIPTIONS.items() if k in figures}
+    meta["descriptions"] = {k: v for k, v in descriptions.items() if k in figures}
     write_json(f"metrics/{inst.name}.json", metrics)
     write_json(f"metrics/{inst.name}.meta.json", meta)
     print(f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items())

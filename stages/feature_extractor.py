@@ -38,7 +38,8 @@ def main(argv=None) -> None:
 
     set_seed(seed)
     (train_y, classes), (val_y, _), (test_y, _) = (domain_labels(data, s, cfg.attributes) for s in ("train", "val", "test"))
-    model = build_domain_classifier(data["train_x"].shape[1:], classes, cfg.feature_dim, learning_rate=cfg.learning_rate)
+    model = build_domain_classifier(data["train_x"].shape[1:], classes, cfg.feature_dim, learning_rate=cfg.learning_rate,
+                                    feature_activation=cfg.feature_activation)
     model.fit(data["train_x"], train_y, validation_data=(data["val_x"], val_y),
               epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True, verbose=2)
     _, accuracy = model.evaluate(data["test_x"], test_y, verbose=0)

@@ -89,7 +89,8 @@ def main(argv=None) -> None:
         checkpoint=checkpoint, experiment=family.name, run_name=f"{family.name}-{inst.dataset}-{commit}",
         tags={"family": family.name, "model": inst.name, "dataset": inst.dataset, "commit": commit},
         params={"seed": seed, "dataset": inst.dataset, **cfg.model_dump()},
-        log_samples=lambda m, epoch: log_samples_to_mlflow(family, m, epoch, seed))
+        # (a classifier has no samples to draw: its report shows what it gets wrong)
+        log_samples=None if family.samples == "labels" else lambda m, epoch: log_samples_to_mlflow(family, m, epoch, seed))
     history = result.history
     with atomic_dir(f"models/{inst.name}") as out:
         model.save_weights(out / "model.weights.h5")
@@ -97,7 +98,7 @@ def main(argv=None) -> None:
     write_json(f"plots/train/{inst.name}.json", curves(history))
     checkpoint.clear()  # finished: a later run (new code, same params) must train from scratch
     print(f"{stage}: final " + ", ".join(f"{k}={v[-1]:.4f}" for k, v in history.items() if k != "epoch"))
-    report_time(stage, result, family.samples, time.time() - started)
+    report_time(stage, result, "images" if family.samples == "labels" else family.samples, time.time() - started)
 
 
 def time_figures(result, stage_seconds: float) -> dict[str, float]:

@@ -207,3 +207,10 @@ def test_relative_imports_resolve_from_the_files_package(tmp_path):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(body)
     assert closure({"stages/x.py"}, tmp_path) == set(tree) - {"gdl/unused.py", "stages/__init__.py"}
+
+
+def test_every_model_has_a_training_curve_plot(models):
+    """dvc.yaml's top-level `plots` draw each model's plots/train/<model>.json with the fields it writes."""
+    doc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    drawn = {f for entry in doc["plots"] for definition in entry.values() for f in definition["y"]}
+    assert drawn == {f"plots/train/{m}.json" for m in models}

@@ -1,30 +1,56 @@
 """The family contract, checked for every registered family: whatever a family declares, it delivers.
 
-Each family is built on a small synthetic dataset of its samples' kind with its smoke params, trained for
-one epoch, sampled, scored (where it declares a likelihood) and round-tripped through a checkpoint.
+Each family (each of its instances' settings, where it has several: `dcgan`/`wgan_gp`/`cgan`, `mlp`/`cnn`)
+is built on a small synthetic dataset of its samples' kind with its smoke params, trained for one epoch,
+sampled, scored (where it declares a likelihood) and round-tripped through a checkpoint.
 """
 
 import numpy as np
 import pytest
 
 from gdl import families
-from gdl.params import Training, profile
+from gdl.params import Data, Training, profile
 
 
 def synthetic_data(kind: str, n: int = 64) -> dict:
     rng = np.random.default_rng(0)
-    if kind == "images":  # 256-level images in [0, 1], as the image datasets are preprocessed
+    if kind in ("images", "labels"):  # 256-level images in [0, 1], as the image datasets are preprocessed
         make = lambda m: (rng.integers(0, 256, (m, 16, 16, 1)) / 255).astype(np.float32)  # noqa: E731
     else:
         make = lambda m: rng.standard_normal((m, 2)).astype(np.float32)  # noqa: E731
-    return {"train_x": make(n), "val_x": make(16), "test_x": make(16),
+    data = {"train_x": make(n), "val_x": make(16), "test_x": make(16),
             "train_y": rng.integers(0, 4, n), "val_y": rng.integers(0, 4, 16), "test_y": rng.integers(0, 4, 16)}
+    if kind != "points":  # categorical attributes, as shapes has them: the label (shape) and a colour
+        data.update(attribute_names=np.array(["shape", "colour"]), shape_names=np.array(list("abcd")),
+                    colour_names=np.array(["red", "green", "blue"]))
+        for split in ("train", "val", "test"):
+            y = data[f"{split}_y"]
+            data[f"{split}_attributes"] = np.stack([y, rng.integers(0, 3, len(y))], axis=1).astype(np.float32)
+    return data
 
 
-@pytest.fixture(scope="module", params=families.names())
+def variants() -> list[tuple[str, str | None]]:
+    """(family, instance) for every instance a family has settings for (its `defaults` keys that are not
+    datasets), or (family, None) for a family whose instances differ only in their dataset."""
+    out = []
+    for name in families.names():
+        instances = [k for k in families.get(name).defaults if k not in Data.model_fields]
+        out += [(name, i) for i in instances] or [(name, None)]
+    return out
+
+
+def outputs(family, module, model, data, n: int, seed: int) -> np.ndarray:
+    """What a family's model gives: n samples, or a classifier's probabilities on the test split."""
+    if family.samples == "labels":  # a classifier has no `sample`: its outputs need the test images
+        return module.sample_outputs(model, data, n, seed)["samples"]
+    return module.sample(model, n, seed)
+
+
+@pytest.fixture(scope="module", params=variants(), ids=lambda v: "-".join(filter(None, v)))
 def trained(request):
-    family = families.get(request.param)
-    cfg = family.config(dataset="synthetic", profile="smoke")
+    name, instance = request.param
+    family = families.get(name)
+    cfg = family.config(dataset="synthetic", profile="smoke", instance=instance)
     data = synthetic_data(family.samples)
     module = family.model()
     model = module.build(cfg, data, seed=0)
@@ -43,6 +69,8 @@ def test_declarations(trained):
 
 def test_sample_shape_dtype_range(trained):
     family, cfg, data, module, model = trained
+    if family.samples == "labels":
+        return check_class_probabilities(family, data, module, model)
     samples = module.sample(model, 10, seed=1)
     assert samples.shape == (10, *data["train_x"].shape[1:]) and samples.dtype == np.float32
     assert np.isfinite(samples).all()
@@ -52,6 +80,17 @@ def test_sample_shape_dtype_range(trained):
     outputs = module.sample_outputs(model, data, 12, seed=1)
     assert outputs["samples"].shape == (12, *data["train_x"].shape[1:])
     assert all(isinstance(v, np.ndarray) and v.dtype != object for v in outputs.values())
+
+
+def check_class_probabilities(family, data, module, model):
+    """A classifier's samples: its class probabilities on the whole test split, whatever n and the seed."""
+    probs = module.sample_outputs(model, data, 12, seed=1)["samples"]
+    classes = int(data["train_y"].max()) + 1
+    assert probs.shape == (len(data["test_x"]), classes) and probs.dtype == np.float32
+    assert probs.min() >= 0.0 and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(probs, outputs(family, module, model, data, 5, seed=2))  # deterministic
+    assert all(isinstance(v, np.ndarray) and v.dtype != object
+               for v in module.sample_outputs(model, data, 12, seed=1).values())
 
 
 def test_log_likelihood_is_finite_where_declared(trained):
@@ -76,7 +115,8 @@ def test_checkpoint_round_trip(trained, tmp_path):
     Checkpoint.restore(fresh, state["arrays"])
     for a, b in zip(model.weights, fresh.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    np.testing.assert_array_equal(module.sample(model, 4, seed=2), module.sample(fresh, 4, seed=2))
+    np.testing.assert_array_equal(outputs(family, module, model, data, 4, seed=2),
+                                  outputs(family, module, fresh, data, 4, seed=2))
 
 
 def test_every_model_in_the_dag_has_a_family_and_a_params_section():

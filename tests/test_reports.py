@@ -306,7 +306,7 @@ def test_load_model_report(workspace):
 def test_templates_are_jupytext_with_one_parameters_cell():
     from stages.report import build_notebook
 
-    assert {"images.py", "points.py", "summary.py"} <= {p.name for p in TEMPLATES.glob("*.py")}
+    assert {"images.py", "points.py", "labels.py", "summary.py"} <= {p.name for p in TEMPLATES.glob("*.py")}
     assert not list(TEMPLATES.glob("*.ipynb")) and not (TEMPLATES / "make_templates.py").exists()
     for path in TEMPLATES.glob("*.py"):
         text = path.read_text()

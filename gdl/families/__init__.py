@@ -15,6 +15,11 @@ A family is a package ``gdl/families/<name>/`` holding
                                              report draws: reconstructions, latents, ...)
       log_likelihood(model, x, cfg, seed) -> {name: per-example log-likelihood in nats}, first entry
                                              the headline figure (only where `likelihood=True`)
+      extra_metrics(model, data, cfg, seed, ruler, outputs)   (optional)
+                                          -> {"figures", "baseline", "reference", "descriptions", "meta"}
+                                             (each optional): figures only this family has, merged into
+                                             its metrics (ruler: gdl.backbones.Ruler for image datasets;
+                                             outputs: samples/<instance>.npz + the pixel baseline's samples)
 
 * ``report.py`` (optional): a jupytext percent-format section appended to the report of its samples'
   kind (``reports/templates/<samples>.py``), for what only this family can show.
@@ -39,7 +44,9 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 DVC_FILE = Path("dvc.yaml")
-SAMPLE_KINDS = ("images", "points")
+# What a family's `sample_outputs` puts under "samples", which decides its evaluation and report template:
+# generated images, generated 2-D points, or a classifier's class probabilities on the test split.
+SAMPLE_KINDS = ("images", "points", "labels")
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,10 @@ class Family:
     name: str
     title: str
     Config: type  # a gdl.params.Section subclass: the params section of each of its instances
-    samples: Literal["images", "points"]
+    samples: Literal["images", "points", "labels"]
     likelihood: bool = False  # model.log_likelihood exists: bits/dim (images) or nats (points)
-    # Default-profile values that differ from Config's own defaults, per dataset the family trains on.
+    # Default-profile values that differ from Config's own defaults, per dataset the family trains on and per
+    # instance name (applied after the dataset's: `dcgan` and `wgan_gp` are one family with other settings).
     defaults: dict[str, dict] = field(default_factory=dict)
     # Profile overlays ("smoke", "book") applied on top of the defaults, whatever the dataset.
     profiles: dict[str, dict] = field(default_factory=dict)
@@ -67,10 +75,10 @@ class Family:
         path = HERE / self.name / "report.py"
         return path if path.is_file() else None
 
-    def config(self, dataset: str, profile: str = "default"):
-        """The family's params for one dataset under a profile (validated)."""
-        values = _merge(self.defaults.get(dataset, {}), self.profiles.get(profile, {}))
-        return self.Config.model_validate(values)
+    def config(self, dataset: str, profile: str = "default", instance: str | None = None):
+        """The family's params for one dataset (and instance) under a profile (validated)."""
+        values = _merge(self.defaults.get(dataset, {}), self.defaults.get(instance, {}) if instance else {})
+        return self.Config.model_validate(_merge(values, self.profiles.get(profile, {})))
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,9 @@ class Instance:
     family: Family
     dataset: str
     ruler: str | None = None  # what its samples are measured with (the image backbone's weights file)
+
+    def config(self, profile: str = "default"):
+        return self.family.config(self.dataset, profile, instance=self.name)
 
 
 def names() -> list[str]:

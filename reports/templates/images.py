@@ -27,6 +27,8 @@ R.say(f"# {title}: `{model}`\n\nFamily `{family}`, trained on the **{report.data
 # figures are the measurement noise, so differences smaller than them mean nothing.
 
 # %%
+import numpy as np
+
 rows = R.show_metrics(report)
 
 # %% [markdown]
@@ -49,6 +51,36 @@ samples = report.samples()
 fig, clipped = R.image_grid(samples, 8, 8, title=f"{min(64, len(samples))} of {len(samples)} samples")
 R.show(fig)
 R.clip_note(clipped, "sample")
+
+# %% [markdown]
+# ## Memorisation check
+#
+# A model can reach a low FID by copying its training images. For every sample, the distance to its nearest
+# training image in the backbone's features, compared with the same distance for *test* images, which no
+# model saw: a ratio of medians near 1 means samples are as far from the training set as fresh data; well
+# below 1, the model copies. Below: the samples closest to a training image, each above its neighbour.
+
+# %%
+pairs = report.meta.get("nearest_pairs") or []
+if pairs and "nn_distance_ratio" in report.metrics:
+    train_x = report.data["train_x"]
+    top = np.stack([samples[p["sample"]] for p in pairs])
+    bottom = np.stack([train_x[p["train"]] for p in pairs])
+    imgs, cmap, _ = R.to_images(np.concatenate([top, bottom]))
+    fig, ax = R.subplots(0.8 * len(pairs) + 1.6, 2.0)
+    ax.imshow(R.mosaic(imgs, len(pairs)), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    h = imgs.shape[1] + 1
+    ax.set_yticks([0.5 + h / 2, 0.5 + h * 1.5], ["sample", "nearest\ntraining image"])
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    R.show(fig)
+    ratio, base = report.metrics["nn_distance_ratio"], (report.metrics.get("baseline") or {}).get("nn_distance_ratio")
+    R.say(f"Median nearest-training-image distance of the samples / of the test images: **{ratio:.3f}**"
+          + (f" (per-pixel baseline: {base:.3f})" if base is not None else "")
+          + f". Closest pair: {pairs[0]['distance']:.3g}; median for test images: "
+          f"{report.meta.get('test_nn_median', float('nan')):.3g}.")
 
 # %% [markdown] tags=["appendix"]
 # ### Inputs of this report

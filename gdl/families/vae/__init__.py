@@ -13,6 +13,10 @@ class Config(Training):
     # "beta 500 x mean BCE" corresponds to about 500 / (32*32) = 0.49.
     beta: float = Field(1.0, gt=0.0)
     iw_samples: int = Field(64, ge=1)  # importance samples for the test-set IWAE bound
+    # Latent arithmetic (the book's CelebA section), on datasets with categorical attributes: the vector from
+    # the mean code of images without `attribute_value` to the mean code of images with it.
+    attribute: str | None = None
+    attribute_value: str | None = None
     epochs: int = Field(60, ge=1)
     batch_size: int = Field(100, ge=1)
     learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
@@ -26,7 +30,8 @@ FAMILY = Family(
     likelihood=True,
     defaults={
         # The book's CelebA VAE, scaled to 32x32 shapes: a richer latent for colour, shape, size, position.
-        "shapes": {"latent_dim": 16, "epochs": 30, "filters": [32, 64, 128]},
+        "shapes": {"latent_dim": 16, "epochs": 30, "filters": [32, 64, 128],
+                   "attribute": "colour", "attribute_value": "red"},
     },
     profiles={
         "smoke": {"epochs": 2, "filters": [8, 16], "iw_samples": 4},

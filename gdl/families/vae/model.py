@@ -8,7 +8,12 @@ so the loss is a true negative ELBO (with `beta = 1`) and `log_likelihood` gives
 bound in nats that evaluation converts to bits/dim. `beta` still weights the reconstruction term, as in the
 book (the book's 500 x mean-BCE on 32x32 images is about beta = 0.49 here).
 
-The family interface (gdl/families/__init__.py): build, train_arrays, sample, sample_outputs, log_likelihood.
+On a dataset with categorical attributes (shapes), the latent arithmetic of the book's CelebA section: an
+attribute vector is the mean code of the images that have an attribute value minus the mean code of those
+that do not; adding it to a code should add the attribute (`extra_metrics` measures how often it does).
+
+The family interface (gdl/families/__init__.py): build, train_arrays, sample, sample_outputs, log_likelihood,
+extra_metrics.
 """
 
 from __future__ import annotations
@@ -133,6 +138,7 @@ def build(cfg, data: dict, seed: int) -> VAE:
         raise ValueError(f"vae.filters: {len(cfg.filters)} stride-2 convs do not divide images of {image_shape}")
     vae = VAE(build_encoder(image_shape, cfg.filters, cfg.latent_dim),
               build_decoder(image_shape, cfg.filters, cfg.latent_dim), beta=cfg.beta, seed=seed)
+    vae.attribute = (cfg.attribute, cfg.attribute_value)  # for sample_outputs' latent arithmetic
     vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     vae(data["train_x"][:1])  # create the weights now, so a checkpoint can be restored into them
     return vae
@@ -200,8 +206,72 @@ def importance_weighted_bounds(vae: VAE, images: np.ndarray, num_samples: int, s
     return np.concatenate(elbos), np.concatenate(iwaes)
 
 
+# ------------------------------------------------------------------ latent arithmetic ------------------
+ATTRIBUTE_SCALES = np.array([0.0, 0.5, 1.0, 1.5, 2.0], np.float32)  # multiples of the vector added in the report
+
+
+def attribute_values(data: dict, split: str, attribute: str) -> np.ndarray:
+    columns = [str(c) for c in data["attribute_names"]]
+    if attribute not in columns or f"{attribute}_names" not in data:
+        raise ValueError(f"vae.attribute: {attribute!r} is not a categorical attribute of this dataset ({columns})")
+    return data[f"{split}_attributes"][:, columns.index(attribute)].astype(np.int64)
+
+
+def attribute_vectors(vae: VAE, data: dict, attribute: str) -> np.ndarray:
+    """One latent vector per value of `attribute`: mean code with the value minus mean code without it."""
+    z = encode(vae, data["train_x"])
+    values = attribute_values(data, "train", attribute)
+    return np.stack([z[values == v].mean(0) - z[values != v].mean(0)
+                     for v in range(len(data[f"{attribute}_names"]))]).astype(np.float32)
+
+
+def value_index(data: dict, attribute: str, value: str) -> int:
+    names = [str(v) for v in data[f"{attribute}_names"]]
+    if value not in names:
+        raise ValueError(f"vae.attribute_value: {value!r} is not a value of {attribute} ({names})")
+    return names.index(value)
+
+
 def sample_outputs(vae: VAE, data: dict, n: int, seed: int) -> dict[str, np.ndarray]:
     originals = data["test_x"][:16]
-    return {"samples": sample(vae, n, seed), "originals": originals,
-            "reconstructions": reconstruct(vae, originals),
-            "latent_z": encode(vae, data["test_x"]), "latent_labels": data["test_y"]}
+    out = {"samples": sample(vae, n, seed), "originals": originals,
+           "reconstructions": reconstruct(vae, originals),
+           "latent_z": encode(vae, data["test_x"]), "latent_labels": data["test_y"]}
+    # Morphing (the book's last CelebA figure): decode the straight line between two test images' codes.
+    ends = encode(vae, data["test_x"][:2])
+    t = np.linspace(0.0, 1.0, 10, dtype=np.float32)[:, None]
+    out["morph"] = decode_mean(vae, (1 - t) * ends[0] + t * ends[1])
+    attribute, value = vae.attribute
+    if attribute and value:
+        index = value_index(data, attribute, value)
+        vector = attribute_vectors(vae, data, attribute)[index]
+        # Test images that lack the value, each decoded with 0, 0.5, ... 2 times the vector added.
+        lacking = data["test_x"][attribute_values(data, "test", attribute) != index][:8]
+        z = encode(vae, lacking)
+        out["attribute_rows"] = decode_mean(vae, (z[:, None, :] + ATTRIBUTE_SCALES[None, :, None] * vector)
+                                            .reshape(-1, z.shape[1]))
+        out["attribute_scales"] = ATTRIBUTE_SCALES
+    return out
+
+
+def extra_metrics(vae: VAE, data: dict, cfg, seed: int, ruler, outputs: dict) -> dict:
+    """Does the attribute vector add the attribute? The share of prior samples the dataset's classifier sees
+    with `attribute_value` after adding the vector (model), next to the share before (baseline), for every
+    value of the attribute in the meta (the figure is the configured value's)."""
+    if not (cfg.attribute and cfg.attribute_value) or ruler is None:
+        return {}
+    vectors = attribute_vectors(vae, data, cfg.attribute)
+    z = np.random.default_rng(seed).standard_normal((len(outputs["samples"]), cfg.latent_dim)).astype(np.float32)
+    before = ruler.predict_attribute(decode_mean(vae, z), cfg.attribute)
+    names = [str(v) for v in data[f"{cfg.attribute}_names"]]
+    shares = {}
+    for v, name in enumerate(names):
+        after = ruler.predict_attribute(decode_mean(vae, z + vectors[v]), cfg.attribute)
+        shares[name] = {"before": float(np.mean(before == v)), "after": float(np.mean(after == v))}
+    key = f"{cfg.attribute}_{cfg.attribute_value}_share"
+    chosen = shares[cfg.attribute_value]
+    return {"figures": {key: chosen["after"]}, "baseline": {key: chosen["before"]},
+            "descriptions": {key: f"share of samples the classifier sees as {cfg.attribute} = {cfg.attribute_value} "
+                                  f"after adding the {cfg.attribute_value!r} attribute vector to their codes; the "
+                                  "baseline column is the share before (higher is better)"},
+            "meta": {"attribute_shift": {"attribute": cfg.attribute, "shares": shares}}}
