@@ -305,7 +305,10 @@ def provenance(inputs: dict[str, Input]) -> str:
 
 
 # ---------------------------------------------------------------- figures and their tables -----------
-LABELS = {"fid": "FID", "kid": "KID", "bits_per_dim": "bits/dim", "nll_nats": "NLL (nats/point)"}
+LABELS = {"fid": "FID", "kid": "KID", "bits_per_dim": "bits/dim", "nll_nats": "NLL (nats/point)",
+          "nn_distance_ratio": "nearest-train distance / test's", "reconstruction_mse": "reconstruction MSE",
+          "conditional_accuracy": "conditional accuracy", "accuracy": "accuracy",
+          "cross_entropy_nats": "cross-entropy (nats)"}
 LOWER_IS_BETTER = ("fid", "kid", "bits_per_dim", "nll", "nats", "perplexity", "loss", "error", "mse", "mae")
 HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "log_likelihood", "elbo")
 ARROW = {"lower": "↓", "higher": "↑", None: ""}
@@ -771,7 +774,6 @@ def summary_figure(results: list[ModelResult]):
 
 # ---------------------------------------------------------------- classifiers ------------------------
 # A classifier's figures (stages/evaluate.py's label_figures), named and explained like FID and bits/dim.
-LABELS["cross_entropy_nats"] = "cross-entropy (nats)"
 GLOSSARY["accuracy"] = ("share of the test examples whose most probable class is the true one. ± its bootstrap "
                         "standard deviation over the test examples.")
 GLOSSARY["cross_entropy_nats"] = ("mean −log *p*(true class) over the test examples, in nats: ln(number of classes) "

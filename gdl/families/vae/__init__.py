@@ -30,6 +30,8 @@ FAMILY = Family(
     likelihood=True,
     defaults={
         # The book's CelebA VAE, scaled to 32x32 shapes: a richer latent for colour, shape, size, position.
+        # (Tried: half the widths, batches of 32, rate 1e-3, 24 epochs: twice as fast, but FID 77 and 4.04
+        # bits/dim against 54 and 3.68.)
         "shapes": {"latent_dim": 16, "epochs": 30, "filters": [32, 64, 128],
                    "attribute": "colour", "attribute_value": "red"},
     },
