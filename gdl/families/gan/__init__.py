@@ -20,6 +20,10 @@ class Config(Training):
     # The class a CGAN is conditioned on: a categorical attribute of the dataset (shapes: colour, like the
     # book's hair colour on CelebA), or None for the dataset's own labels (shapes: the shape).
     condition: str | None = None
+    # How the critic sees the class: "channels" (the book: one-hot planes beside the image's channels) or
+    # "projection" (Miyato & Koyama 2018: the score gains <embedding(class), critic features>, so the critic
+    # must judge image and class together).
+    critic_conditioning: Literal["channels", "projection"] = "channels"
     latent_dim: int = Field(64, ge=1)
     # Generator widths from its smallest feature map up: a dense layer to (H/2^k, W/2^k, widths[0]), then a
     # stride-2 transposed conv per further width and one to the image's channels (k = len(widths)).
@@ -56,13 +60,15 @@ FAMILY = Family(
         # gave FID 28 after 16 epochs in 150 s, its samples still shapeless blobs.
         "dcgan": {"objective": "dcgan", "batch_size": 32, "learning_rate": 5e-4, "epochs": 12},
         "wgan_gp": WGAN_GP,
-        "cgan": {**WGAN_GP, "conditional": True, "condition": "colour"},
+        # Projection: conditional accuracy 0.71 and FID 10.1 after 6 epochs, against 0.64 and 11.8 with the
+        # book's label planes (which the book profile keeps).
+        "cgan": {**WGAN_GP, "conditional": True, "condition": "colour", "critic_conditioning": "projection"},
     },
     profiles={
         "smoke": {"epochs": 2, "generator_filters": [16, 8], "critic_filters": [8, 16], "critic_steps": 1,
                   "latent_dim": 8},
         # The book's 64x64 networks (DCGAN: D 2.77M, G 3.58M parameters); with 32x32 data one width fewer.
         "book": {"generator_filters": [512, 256, 128, 64], "critic_filters": [64, 128, 256, 512],
-                 "latent_dim": 100, "epochs": 300},
+                 "latent_dim": 100, "epochs": 300, "critic_conditioning": "channels"},
     },
 )

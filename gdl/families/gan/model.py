@@ -48,18 +48,23 @@ def build_critic(image_shape, cfg, num_classes: int) -> keras.Model:
     height, width, _ = image_shape
     image_in = keras.Input(image_shape, name="image")
     inputs, x = [image_in], image_in
-    if cfg.conditional:  # the label as num_classes constant channels beside the image's
+    if cfg.conditional:
         label_in = keras.Input((num_classes,), name="label")
         inputs.append(label_in)
-        planes = layers.Reshape((1, 1, num_classes))(label_in)
-        x = layers.Concatenate()([image_in, ops.tile(planes, (1, height, width, 1))])
+        if cfg.critic_conditioning == "channels":  # the label as num_classes constant planes beside the image
+            planes = layers.Reshape((1, 1, num_classes))(label_in)
+            x = layers.Concatenate()([image_in, ops.tile(planes, (1, height, width, 1))])
     for i, f in enumerate(cfg.critic_filters):
         x = layers.Conv2D(f, 4, strides=2, padding="same")(x)
         if cfg.objective == "dcgan" and i > 0:
             x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.LeakyReLU(0.2)(x)
         x = layers.Dropout(cfg.dropout)(x)
-    score = layers.Dense(1)(layers.Flatten()(x))  # a logit (dcgan) or a score (wgan_gp)
+    features = layers.Flatten()(x)
+    score = layers.Dense(1)(features)  # a logit (dcgan) or a score (wgan_gp)
+    if cfg.conditional and cfg.critic_conditioning == "projection":
+        embedded = layers.Dense(features.shape[-1], use_bias=False)(label_in)  # one vector per class
+        score = score + ops.sum(embedded * features, axis=1, keepdims=True)
     return keras.Model(inputs, score, name="critic")
 
 
