@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -238,17 +239,27 @@ def validate(raw: object, source: str | Path = PARAMS_FILE, dvc_file: str | Path
 
 
 def sync(raw: dict, dvc_file: str | Path | None = None) -> tuple[dict, list[str], list[str]]:
-    """Give `raw` a section for every model of dvc.yaml (its family's defaults) and none for others.
+    """Give `raw` a section for every model of dvc.yaml (its family's defaults) and none for others, and
+    give existing model sections the fields their family gained since (each at the model's default value,
+    not the bare Config default: a field can differ per model, e.g. the cgan's classifier_weight).
 
-    Returns (new raw params, models added, sections dropped); every other value is left as it was.
+    Returns (new raw params, models added or fields added as "model.field", sections dropped); every other
+    value is left as it was.
     """
     from gdl import families
 
     models = families.instances(dvc_file or families.DVC_FILE)
     out = {k: v for k, v in raw.items() if k in Core.model_fields or k in models}
-    added = [name for name in models if name not in out]
-    for name in added:
-        out[name] = models[name].config().model_dump()
+    added = []
+    for name, inst in models.items():
+        defaults = inst.config().model_dump()
+        if name not in out:
+            out[name], added = defaults, added + [name]
+        elif isinstance(out[name], dict):
+            new = [field for field in defaults if field not in out[name]]
+            # Keep the section's order: the family's field order, then any unknown keys for validation to name.
+            out[name] = {**{f: out[name].get(f, defaults[f]) for f in defaults}, **out[name]}
+            added += [f"{name}.{field}" for field in new]
     return out, added, sorted(set(raw) - set(out))
 
 
@@ -266,7 +277,8 @@ def load_params(path: str | Path = PARAMS_FILE) -> Core:
 def dump(params: Core) -> str:
     header = "# Every knob of the pipeline. Schema, ranges and profiles: gdl/params.py and gdl/families/*/.\n" \
              "# Switch profile: python -m gdl.params use {default,smoke,book}\n"
-    return header + yaml.safe_dump(params.model_dump(), sort_keys=False, default_flow_style=False)
+    body = yaml.safe_dump(params.model_dump(), sort_keys=False, default_flow_style=False)
+    return header + re.sub(r": null$", ":", body, flags=re.MULTILINE)  # `seed:` reads as "unset"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -528,6 +528,24 @@ def image_grid(array, ncols: int = 8, nrows: int = 8, title: str | None = None, 
     return fig, clipped
 
 
+def labelled_rows(images, ncols: int, row_labels: list[str], cell: float = 0.8, title: str | None = None) -> float:
+    """Show images as rows of `ncols` with a label left of each row (originals above reconstructions,
+    samples above their nearest training images, one row per class, ...) -> fraction clipped."""
+    imgs, cmap, clipped = to_images(images)
+    fig, ax = subplots(cell * ncols + 1.5, cell * len(row_labels) + (0.6 if title else 0.3))
+    ax.imshow(mosaic(imgs, ncols), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    h = imgs.shape[1] + 1
+    ax.set_yticks([0.5 + h * (i + 0.5) for i in range(len(row_labels))], row_labels)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title)
+    show(fig)
+    return clipped
+
+
 def clip_note(clipped: float, what: str) -> None:
     if clipped > 0:
         say(f"*{clipped:.2%} of the {what} pixel values lie outside [0, 1] and were clipped for display.*")

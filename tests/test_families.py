@@ -133,3 +133,17 @@ def test_a_family_trains_on_several_datasets_from_one_folder():
     assert (models["vae"].dataset, models["vae_shapes"].dataset) == ("digits", "shapes")
     params = profile("default")
     assert params.vae.latent_dim == 2 and params.vae_shapes.latent_dim == 16  # per-dataset defaults
+
+
+def test_vae_border_reader_reads_the_background_of_shapes_images():
+    """The shapes VAE's attribute arithmetic is judged on the background, which the ruler did not learn:
+    the border reader must read it exactly on real images (and, unlike the ruler, needs no training)."""
+    from gdl.data import shapes
+    from gdl.families.vae.model import attribute_values, border_reader
+
+    from gdl.params import Preprocess
+
+    raw = shapes.acquire(Data().shapes.model_copy(update={"n_samples": 300}), seed=3)
+    data = shapes.preprocess(raw, Preprocess().shapes, seed=3)
+    read = border_reader(data, "background")
+    assert np.array_equal(read(data["test_x"]), attribute_values(data, "test", "background"))

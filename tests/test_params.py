@@ -94,6 +94,19 @@ def test_a_missing_model_section_is_an_error_and_sync_adds_its_defaults(tmp_path
     assert params.vae_shapes.latent_dim == 16 and params.vae.epochs == 3  # defaults added, edits kept
 
 
+def test_sync_adds_a_new_field_at_each_models_own_default(tmp_path):
+    # A field a family gained after params.yaml was written: missing in every section of that family.
+    path = _write(tmp_path, lambda p: [p[m].pop("classifier_weight") for m in ("dcgan", "wgan_gp", "cgan")]
+                  + [p["cgan"].update(epochs=2)])
+    done = subprocess.run([sys.executable, "-m", "gdl.params", "sync", "--file", str(path)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 0 and "cgan.classifier_weight" in done.stdout, done.stdout + done.stderr
+    raw = yaml.safe_load(path.read_text())
+    assert raw["cgan"]["classifier_weight"] == 3.0 and raw["dcgan"]["classifier_weight"] == 0.0
+    keys = list(raw["cgan"])
+    assert raw["cgan"]["epochs"] == 2 and keys.index("classifier_weight") == keys.index("critic_conditioning") + 1
+
+
 def test_dvc_yaml_naming_an_unknown_family_is_an_error_naming_the_file(tmp_path):
     dvc = tmp_path / "dvc.yaml"
     dvc.write_text((ROOT / "dvc.yaml").read_text().replace("{family: realnvp,", "{family: realnvpp,"))

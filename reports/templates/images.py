@@ -66,16 +66,7 @@ if pairs and "nn_distance_ratio" in report.metrics:
     train_x = report.data["train_x"]
     top = np.stack([samples[p["sample"]] for p in pairs])
     bottom = np.stack([train_x[p["train"]] for p in pairs])
-    imgs, cmap, _ = R.to_images(np.concatenate([top, bottom]))
-    fig, ax = R.subplots(0.8 * len(pairs) + 1.6, 2.0)
-    ax.imshow(R.mosaic(imgs, len(pairs)), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-    h = imgs.shape[1] + 1
-    ax.set_yticks([0.5 + h / 2, 0.5 + h * 1.5], ["sample", "nearest\ntraining image"])
-    ax.set_xticks([])
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    R.show(fig)
+    R.labelled_rows(np.concatenate([top, bottom]), len(pairs), ["sample", "nearest\ntraining image"])
     ratio, base = report.metrics["nn_distance_ratio"], (report.metrics.get("baseline") or {}).get("nn_distance_ratio")
     R.say(f"Median nearest-training-image distance of the samples / of the test images: **{ratio:.3f}**"
           + (f" (per-pixel baseline: {base:.3f})" if base is not None else "")

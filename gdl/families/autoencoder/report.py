@@ -31,16 +31,7 @@ if originals.shape != recon.shape:
     raise R.ReportInputError(report.inputs["samples"].path, f"'originals' {originals.shape} and "
                              f"'reconstructions' {recon.shape} differ in shape", report.inputs["samples"].producer)
 n = min(16, len(originals))
-imgs, cmap, clipped = R.to_images(np.concatenate([originals[:n], recon[:n]]))
-fig, ax = R.subplots(0.7 * n + 1.3, 1.9)
-ax.imshow(R.mosaic(imgs, n), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-h = imgs.shape[1] + 1
-ax.set_yticks([0.5 + h / 2, 0.5 + h * 1.5], ["original", "reconstruction"])
-ax.set_xticks([])
-ax.tick_params(length=0)
-for side in ax.spines.values():
-    side.set_visible(False)
-R.show(fig)
+clipped = R.labelled_rows(np.concatenate([originals[:n], recon[:n]]), n, ["original", "reconstruction"], cell=0.7)
 model_mse, pca_mse = report.metrics.get("reconstruction_mse"), (report.metrics.get("baseline") or {}).get(
     "reconstruction_mse")
 if R.is_number(model_mse) and R.is_number(pca_mse):

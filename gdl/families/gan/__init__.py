@@ -24,6 +24,10 @@ class Config(Training):
     # "projection" (Miyato & Koyama 2018: the score gains <embedding(class), critic features>, so the critic
     # must judge image and class together).
     critic_conditioning: Literal["channels", "projection"] = "channels"
+    # AC-GAN (Odena et al. 2017): the critic also classifies images into the conditioning classes, trained on
+    # real images, and the generator is rewarded when its fakes are classified as requested; this weight
+    # scales both cross-entropies (0: no classifier head, the book's CGAN).
+    classifier_weight: float = Field(0.0, ge=0.0)
     latent_dim: int = Field(64, ge=1)
     # Generator widths from its smallest feature map up: a dense layer to (H/2^k, W/2^k, widths[0]), then a
     # stride-2 transposed conv per further width and one to the image's channels (k = len(widths)).
@@ -61,14 +65,17 @@ FAMILY = Family(
         "dcgan": {"objective": "dcgan", "batch_size": 32, "learning_rate": 5e-4, "epochs": 12},
         "wgan_gp": WGAN_GP,
         # Projection: conditional accuracy 0.71 and FID 10.1 after 6 epochs, against 0.64 and 11.8 with the
-        # book's label planes (which the book profile keeps).
-        "cgan": {**WGAN_GP, "conditional": True, "condition": "colour", "critic_conditioning": "projection"},
+        # book's label planes (which the book profile keeps). The colours the ruler confused were neighbours
+        # (red/yellow/magenta, blue/cyan/green); an auxiliary classifier of weight 3 then raised the accuracy
+        # to 0.93 at FID 13 (weight 1: 0.90 at FID 12; 8 epochs, weight 3: 0.95 at FID 14).
+        "cgan": {**WGAN_GP, "conditional": True, "condition": "colour", "critic_conditioning": "projection",
+                 "classifier_weight": 3.0},
     },
     profiles={
         "smoke": {"epochs": 2, "generator_filters": [16, 8], "critic_filters": [8, 16], "critic_steps": 1,
                   "latent_dim": 8},
         # The book's 64x64 networks (DCGAN: D 2.77M, G 3.58M parameters); with 32x32 data one width fewer.
         "book": {"generator_filters": [512, 256, 128, 64], "critic_filters": [64, 128, 256, 512],
-                 "latent_dim": 100, "epochs": 300, "critic_conditioning": "channels"},
+                 "latent_dim": 100, "epochs": 300, "critic_conditioning": "channels", "classifier_weight": 0.0},
     },
 )

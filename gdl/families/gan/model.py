@@ -65,6 +65,8 @@ def build_critic(image_shape, cfg, num_classes: int) -> keras.Model:
     if cfg.conditional and cfg.critic_conditioning == "projection":
         embedded = layers.Dense(features.shape[-1], use_bias=False)(label_in)  # one vector per class
         score = score + ops.sum(embedded * features, axis=1, keepdims=True)
+    if cfg.conditional and cfg.classifier_weight > 0:  # AC-GAN: the critic also names the class it sees
+        return keras.Model(inputs, [score, layers.Dense(num_classes, name="class_logits")(features)], name="critic")
     return keras.Model(inputs, score, name="critic")
 
 
@@ -81,11 +83,13 @@ class GAN(keras.Model):
         self.objective, self.conditional = cfg.objective, cfg.conditional
         self.latent_dim, self.num_classes = cfg.latent_dim, num_classes
         self.critic_steps, self.gp_weight, self.label_noise = cfg.critic_steps, cfg.gp_weight, cfg.label_noise
+        self.classifier_weight = cfg.classifier_weight if cfg.conditional else 0.0
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.critic_optimizer = keras.optimizers.Adam(cfg.critic_learning_rate or cfg.learning_rate,
                                                       beta_1=cfg.beta_1, beta_2=cfg.beta_2)
         names = ["d_loss", "g_loss"] + (["w_distance", "gradient_penalty"] if cfg.objective == "wgan_gp"
                                         else ["d_real_accuracy", "d_fake_accuracy"])
+        names += ["class_loss"] if self.classifier_weight > 0 else []
         self.trackers = [keras.metrics.Mean(name=n) for n in names]
 
     @property
@@ -99,18 +103,31 @@ class GAN(keras.Model):
     def _inputs(self, x, labels):
         return [x, labels] if self.conditional else x
 
+    def _score(self, images, labels):
+        """(critic score, class cross-entropy per example or None): the auxiliary classifier's loss is
+        the critic's on real images and the generator's on fakes (Odena et al. 2017)."""
+        out = self.critic(self._inputs(images, labels), training=True)
+        if self.classifier_weight <= 0:
+            return out, None
+        score, logits = out
+        return score, keras.losses.categorical_crossentropy(labels, logits, from_logits=True)
+
     def _noise(self, batch):
         return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
 
     def _critic_loss(self, real, labels):
         batch = ops.shape(real)[0]
         fake = self.generator(self._inputs(self._noise(batch), labels), training=True)
-        real_score = self.critic(self._inputs(real, labels), training=True)
-        fake_score = self.critic(self._inputs(fake, labels), training=True)
+        real_score, real_class_loss = self._score(real, labels)
+        fake_score, _ = self._score(fake, labels)
+        class_extras, class_term = (), 0.0
+        if real_class_loss is not None:
+            class_extras = (ops.mean(real_class_loss),)
+            class_term = self.classifier_weight * class_extras[0]
         if self.objective == "wgan_gp":
             w_distance = ops.mean(real_score) - ops.mean(fake_score)
             penalty = self._gradient_penalty(real, fake, labels)
-            return -w_distance + self.gp_weight * penalty, (w_distance, penalty)
+            return -w_distance + self.gp_weight * penalty + class_term, (w_distance, penalty, *class_extras)
         # One-sided noise on the targets (the book's "label noise"): the discriminator is never asked for
         # certainty, which keeps its gradients to the generator alive.
         real_target = 1.0 - self.label_noise * keras.random.uniform(ops.shape(real_score), seed=self.seed_generator)
@@ -118,7 +135,7 @@ class GAN(keras.Model):
         loss = 0.5 * (ops.mean(keras.losses.binary_crossentropy(real_target, real_score, from_logits=True))
                       + ops.mean(keras.losses.binary_crossentropy(fake_target, fake_score, from_logits=True)))
         accuracy = (ops.mean(ops.cast(real_score > 0, "float32")), ops.mean(ops.cast(fake_score < 0, "float32")))
-        return loss, accuracy
+        return loss + class_term, (*accuracy, *class_extras)
 
     def _gradient_penalty(self, real, fake, labels):
         import tensorflow as tf
@@ -127,17 +144,18 @@ class GAN(keras.Model):
         between = real + alpha * (fake - real)
         with tf.GradientTape() as tape:
             tape.watch(between)
-            score = self.critic(self._inputs(between, labels), training=True)
+            score, _ = self._score(between, labels)
         grads = tape.gradient(score, between)
         norm = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
         return ops.mean(ops.square(norm - 1.0))
 
     def _generator_loss(self, batch, labels):
         fake = self.generator(self._inputs(self._noise(batch), labels), training=True)
-        score = self.critic(self._inputs(fake, labels), training=True)
+        score, class_loss = self._score(fake, labels)
+        class_term = 0.0 if class_loss is None else self.classifier_weight * ops.mean(class_loss)
         if self.objective == "wgan_gp":
-            return -ops.mean(score)
-        return ops.mean(keras.losses.binary_crossentropy(ops.ones_like(score), score, from_logits=True))
+            return -ops.mean(score) + class_term
+        return ops.mean(keras.losses.binary_crossentropy(ops.ones_like(score), score, from_logits=True)) + class_term
 
     def train_step(self, data):
         import tensorflow as tf

@@ -9,8 +9,10 @@
 # gradients. `dcgan` scores images with a real-vs-fake classifier (binary cross-entropy); `wgan_gp` and
 # `cgan` with a Wasserstein critic kept 1-Lipschitz by a gradient penalty, whose score gap between real and
 # generated images (`w_distance` below) estimates how far apart the two distributions are. `cgan` also hands
-# both networks the class label, so one can ask for a class. A GAN has no likelihood: it is judged by its
-# samples (FID, KID) only.
+# both networks the class label, so one can ask for a class; in the default run its critic also names the
+# class of what it sees (an auxiliary classifier, as in AC-GAN), and the generator is rewarded when its
+# images are named as asked (`class_loss` below: the critic's cross-entropy on real images). A GAN has no
+# likelihood: it is judged by its samples (FID, KID) only.
 
 # %%
 hist = report.history
@@ -20,7 +22,9 @@ R.say("Training losses per epoch. In a GAN neither loss falls to zero: they meas
       + (f" Last epoch: `w_distance` {hist['w_distance'].iloc[-1]:.3g}, gradient penalty "
          f"{hist['gradient_penalty'].iloc[-1]:.3g}." if "w_distance" in hist else "")
       + (f" Last epoch: the discriminator labels {hist['d_real_accuracy'].iloc[-1]:.0%} of real and "
-         f"{hist['d_fake_accuracy'].iloc[-1]:.0%} of generated images correctly." if "d_real_accuracy" in hist else ""))
+         f"{hist['d_fake_accuracy'].iloc[-1]:.0%} of generated images correctly." if "d_real_accuracy" in hist else "")
+      + (f" The critic's class cross-entropy on real images: {hist['class_loss'].iloc[-1]:.3g} nats "
+         f"(chance: ln k)." if "class_loss" in hist else ""))
 
 # %% [markdown]
 # ## Walking through the latent space
@@ -48,15 +52,7 @@ if report.has("class_grid"):
     condition = report.meta.get("condition", "label")
     names = report.data.get(f"{condition}_names")
     rows = len(grid) // 8
-    imgs, cmap, _ = R.to_images(grid)
-    fig, ax = R.subplots(8 * 0.9 + 1.4, rows * 0.9 + 0.5)
-    ax.imshow(R.mosaic(imgs, 8), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-    h = imgs.shape[1] + 1
-    ax.set_yticks([0.5 + h * (i + 0.5) for i in range(rows)],
-                  [str(names[i]) if names is not None and i < len(names) else str(i) for i in range(rows)])
-    ax.set_xticks([])
-    ax.tick_params(length=0)
-    ax.set_title(f"requested {condition} (rows) x noise vector (columns)")
-    R.show(fig)
+    R.labelled_rows(grid, 8, [str(names[i]) if names is not None and i < len(names) else str(i) for i in range(rows)],
+                    cell=0.9, title=f"requested {condition} (rows) x noise vector (columns)")
 else:
     R.say("*Unconditional model: no class grid.*")

@@ -27,16 +27,7 @@ if originals.shape != recon.shape:
     raise R.ReportInputError(report.inputs["samples"].path, f"'originals' {originals.shape} and "
                              f"'reconstructions' {recon.shape} differ in shape", report.inputs["samples"].producer)
 n = min(16, len(originals))
-imgs, cmap, clipped = R.to_images(np.concatenate([originals[:n], recon[:n]]))
-fig, ax = R.subplots(0.7 * n + 1.3, 1.9)
-ax.imshow(R.mosaic(imgs, n), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-h = imgs.shape[1] + 1
-ax.set_yticks([0.5 + h / 2, 0.5 + h * 1.5], ["original", "reconstruction"])
-ax.set_xticks([])
-ax.tick_params(length=0)
-for side in ax.spines.values():
-    side.set_visible(False)
-R.show(fig)
+clipped = R.labelled_rows(np.concatenate([originals[:n], recon[:n]]), n, ["original", "reconstruction"], cell=0.7)
 error = np.abs(R.to_images(originals[:n])[0] - R.to_images(recon[:n])[0]).mean()
 R.say(f"Mean absolute pixel error over these {n} pairs: **{error:.4f}** (pixel values in [0, 1]).")
 R.clip_note(clipped, "original/reconstruction")
@@ -110,7 +101,7 @@ if report.has("morph"):
 # The book adds a "smiling" vector to faces; here an attribute of the shapes. The vector is the mean code of
 # the training images that have the attribute value minus the mean code of those that do not. Each row is a
 # test image without the value, decoded with 0, 0.5, 1, 1.5 and 2 times the vector added to its code: the
-# value should appear while the rest of the image (shape, place, background) stays.
+# value should appear while the rest of the image (shape, colour, place) stays.
 
 # %%
 shift = report.meta.get("attribute_shift")
@@ -132,7 +123,9 @@ if report.has("attribute_rows") and shift:
     shares = pd.DataFrame([{shift["attribute"]: name, "share before": f"{s['before']:.1%}",
                             "share after adding its vector": f"{s['after']:.1%}"}
                            for name, s in shift["shares"].items()])
-    R.say(f"Measured on {report.meta.get('num_samples', '?')} samples from the prior: the share that the "
-          f"dataset's classifier (the FID ruler) sees with each {shift['attribute']}, before and after adding "
-          "that value's vector to every code. A vector that works moves the share towards 100%.")
+    reader, accuracy = shift.get("reader", "the dataset's classifier"), shift.get("reader_test_accuracy")
+    R.say(f"Measured on {report.meta.get('num_samples', '?')} samples from the prior: the share that {reader} "
+          f"reads as each {shift['attribute']}, before and after adding that value's vector to every code"
+          + (f" (the reader is right on {accuracy:.1%} of the test images)" if R.is_number(accuracy) else "")
+          + ". A vector that works moves the share towards 100%.")
     R.table(shares)
