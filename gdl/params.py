@@ -138,6 +138,80 @@ class Evaluate(Section):
     inception_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
 
 
+# ---------------------------------------------------------------- World Models (chapter 12) ---------
+# The chain rollouts@<shard> -> wm_vae -> wm_encode -> wm_mdnrnn -> wm_controller@<mode> -> wm_evaluate
+# -> wm_report (gdl/world_models/, stages/world_models.py). Defaults: the default profile (2 cores).
+class WMRollouts(Section):
+    rollouts: int = Field(32, ge=1)  # episodes in all, split evenly over the shards
+    # One stage per id (rollouts@<id>), each with its own seed, derived from (seed, id): adding a shard
+    # leaves the others' data as it was.
+    shards: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
+    max_steps: int = Field(250, ge=1, le=951)  # recorded steps per episode (951: CarRacing's full episode)
+    policy: Literal["random", "brownian"] = "brownian"
+
+    @model_validator(mode="after")
+    def _shards_divide_rollouts(self):
+        if len(set(self.shards)) != len(self.shards) or min(self.shards) < 0:
+            raise ValueError(f"shards must be distinct ids >= 0, got {self.shards}")
+        if self.rollouts % len(self.shards):
+            raise ValueError(f"{len(self.shards)} shards do not divide {self.rollouts} rollouts evenly")
+        return self
+
+
+class WMVAE(Section):
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(100, ge=1)
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+    kl_tolerance: float = Field(0.5, ge=0.0)  # free bits per latent dimension, as in Ha's code
+    val_fraction: float = Field(0.1, gt=0.0, lt=0.5)  # of the episodes (the last ones), for V and M
+
+
+class WMMDNRNN(Section):
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
+    seq_len: int = Field(50, ge=2)
+    mixtures: int = Field(5, ge=1)
+
+
+class WMControllerTraining(Section):
+    population: int = Field(8, ge=2)
+    trials: int = Field(1, ge=1)  # episodes per candidate per generation (the same seeds for all)
+    generations: int = Field(20, ge=1)
+    max_steps: int = Field(300, ge=1)  # steps per training episode
+    sigma0: float = Field(0.1, gt=0.0)  # CMA-ES's initial step size
+
+
+class WMDreamTraining(WMControllerTraining):
+    population: int = Field(32, ge=2)
+    trials: int = Field(4, ge=1)
+    generations: int = Field(40, ge=1)
+    temperature: float = Field(1.0, gt=0.0)  # of M's mixture when dreaming (the paper: 1.15 for Doom)
+
+
+class WMController(Section):
+    real: WMControllerTraining = WMControllerTraining()
+    dream: WMDreamTraining = WMDreamTraining()
+    workers: int = Field(0, ge=0)  # processes for real episodes; 0: one per allotted CPU
+
+
+class WMEvaluate(Section):
+    episodes: int = Field(8, ge=1)  # real episodes per policy, the same seeds for every policy
+    max_steps: int = Field(1000, ge=50, le=1000)  # env steps per episode, the 49 of the zoom included; 1000: full
+    # The controller whose figures are the headline (top level of metrics/world_models.json).
+    controller: Literal["real", "dream"] = "real"
+
+
+class WorldModels(Section):
+    # None: the top-level seed. Every part draws from it: shard s from (seed, s), V, M and C from their own.
+    seed: int | None = Field(None, ge=0)
+    rollouts: WMRollouts = WMRollouts()
+    vae: WMVAE = WMVAE()
+    mdnrnn: WMMDNRNN = WMMDNRNN()
+    controller: WMController = WMController()
+    evaluate: WMEvaluate = WMEvaluate()
+
+
 class Core(Section):
     """The sections every pipeline has. `schema()` adds one section per model instance."""
 
@@ -146,6 +220,7 @@ class Core(Section):
     preprocess: Preprocess = Preprocess()
     feature_extractor: FeatureExtractors = FeatureExtractors()
     evaluate: Evaluate = Evaluate()
+    world_models: WorldModels = WorldModels()
 
 
 # ---------------------------------------------------------------- profiles --------------------------
@@ -157,11 +232,30 @@ PROFILES: dict[str, dict] = {
         "data": {"moons": {"n_samples": 2_000}, "shapes": {"n_samples": 200}, "chorales": {"max_files": 6}},
         "preprocess": {"digits": {"image_size": 16}},
         "evaluate": {"num_samples": 100, "kid_subsets": 10, "kid_subset_size": 50, "bootstrap": 10},
+        "world_models": {
+            "rollouts": {"rollouts": 4, "shards": [0, 1], "max_steps": 20},
+            "vae": {"epochs": 1, "batch_size": 16, "val_fraction": 0.25},
+            "mdnrnn": {"epochs": 1, "batch_size": 4, "seq_len": 8},
+            "controller": {"real": {"population": 2, "generations": 1, "max_steps": 10},
+                           "dream": {"population": 2, "trials": 2, "generations": 2, "max_steps": 10}},
+            "evaluate": {"episodes": 1, "max_steps": 60},
+        },
     },
     # The 2nd-edition notebooks' settings (long on a CPU; meant for a GPU node).
     "book": {
         "data": {"digits": {"source": "book"}},
         "evaluate": {"num_samples": 10_000},
+        # Ha & Schmidhuber's CarRacing settings (their code: github.com/hardmaru/WorldModelsExperiments).
+        # For a cluster: 100 shard jobs, and a controller job with many CPUs (workers = cpus_per_task).
+        "world_models": {
+            "rollouts": {"rollouts": 10_000, "shards": list(range(100)), "max_steps": 951, "policy": "random"},
+            "vae": {"epochs": 10, "batch_size": 100, "learning_rate": 1e-4},
+            "mdnrnn": {"epochs": 20, "batch_size": 100, "seq_len": 999},
+            "controller": {"real": {"population": 64, "trials": 16, "generations": 2000, "max_steps": 1000},
+                           "dream": {"population": 64, "trials": 16, "generations": 2000, "max_steps": 1000,
+                                     "temperature": 1.15}},
+            "evaluate": {"episodes": 100},
+        },
     },
 }
 

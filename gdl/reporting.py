@@ -160,10 +160,11 @@ def is_number(v) -> bool:
 
 def load_metrics(path, producer) -> dict:
     """metrics/<model>.json: figures only, the model's at the top level, `baseline` and `reference` dicts
-    of the same keys. Anything else (a string, a nested dict) means a stale or foreign file."""
+    of the same keys (and other objects of numbers: World Models' second controller and constant policy).
+    Anything else (a string, a deeper nesting) means a stale or foreign file."""
     raw = load_json(path, producer)
     for key, value in raw.items():
-        if key in ("baseline", "reference"):
+        if key in ("baseline", "reference") or isinstance(value, dict):
             if not isinstance(value, dict) or not all(is_number(v) for v in value.values()):
                 raise ReportInputError(path, f"'{key}' must be an object of numbers, got {value!r}", producer)
         elif not is_number(value):
@@ -251,6 +252,74 @@ def load_model_report(model: str, kind: str) -> ModelReport:
     return report
 
 
+WM_ARRAYS = ("real_frames", "reconstructions", "dream_frames", "best_frames", "best_rewards", "worst_frames",
+             "worst_rewards", *(f"{kind}_{name}" for kind in ("returns", "dream_returns")
+                                for name in ("real", "dream", "random", "constant")))
+
+
+@dataclass
+class WorldModelsReport:
+    """The World Models report's inputs, loaded and checked. `episodes`: samples/world_models.npz with
+    uint8 frames turned into floats in [0, 1]; `controllers`: each mode's CMA-ES history file."""
+
+    inputs: dict[str, Input]
+    metrics: dict
+    meta: dict
+    episodes: dict[str, np.ndarray]
+    controllers: dict[str, dict]
+
+
+def load_world_models_report() -> WorldModelsReport:
+    """Load and check everything the World Models report reads (the stage calls this before a kernel starts)."""
+    evaluate = "wm_evaluate"
+    inputs = {"metrics": Input(Path("metrics/world_models.json"), evaluate),
+              "meta": Input(Path("metrics/world_models.meta.json"), evaluate),
+              "episodes": Input(Path("samples/world_models.npz"), evaluate),
+              **{f"controller_{mode}": Input(Path(f"models/world_models/controller_{mode}.json"), f"wm_controller@{mode}")
+                 for mode in ("real", "dream")}}
+    arrays = load_npz(inputs["episodes"].path, evaluate, required=WM_ARRAYS)
+    for name in ("real_frames", "reconstructions", "dream_frames", "best_frames", "worst_frames"):
+        check_array(inputs["episodes"].path, evaluate, name, arrays[name], ndim=4, last=(3,))
+        if arrays[name].dtype == np.uint8:
+            arrays[name] = arrays[name].astype(np.float32) / 255.0
+    controllers = {mode: load_json(inputs[f"controller_{mode}"].path, inputs[f"controller_{mode}"].producer)
+                   for mode in ("real", "dream")}
+    for mode, saved in controllers.items():
+        if not isinstance(saved.get("history"), list) or not saved["history"]:
+            raise ReportInputError(inputs[f"controller_{mode}"].path, "no CMA-ES history", f"wm_controller@{mode}")
+    return WorldModelsReport(inputs, load_metrics(inputs["metrics"].path, evaluate),
+                             load_meta(inputs["meta"].path, evaluate, "world_models"), arrays, controllers)
+
+
+def world_models_details(meta: dict) -> str:
+    """Markdown: how the World Models figures were made (seeds, counts, versions)."""
+    vae, m = meta.get("vae", {}), meta.get("mdnrnn", {})
+    runs = ", ".join(f"{mode}: {c['generations']} generations, {c['evaluations']} candidate evaluations"
+                     for mode, c in meta.get("controllers", {}).items())
+    versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
+    return (f"Seed {meta.get('seed')}; real episodes on seeds {meta.get('episode_seeds')}. V: "
+            f"{vae.get('frames', '?'):,} training frames, {vae.get('validation_frames', '?'):,} held out. M: "
+            f"{m.get('windows', '?')} training windows, {m.get('validation_windows', '?')} held out. CMA-ES: {runs}. "
+            f"Versions: {versions}.")
+
+
+def show_gif(frames, caption: str = "", every_ms: int = 80, scale: int = 2) -> None:
+    """An animated GIF of (n, H, W, 3) frames in [0, 1], embedded in the page (the same bytes every run)."""
+    import base64
+
+    from IPython.display import HTML, display
+    from PIL import Image as PILImage
+
+    pixels = (np.clip(np.asarray(frames, np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    pixels = pixels.repeat(scale, axis=1).repeat(scale, axis=2)
+    images = [PILImage.fromarray(frame) for frame in pixels]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=every_ms, loop=0)
+    data = base64.b64encode(buf.getvalue()).decode()
+    display(HTML(f'<figure><img src="data:image/gif;base64,{data}" alt="{caption}"/>'
+                 f"<figcaption>{caption}</figcaption></figure>"))
+
+
 # ---------------------------------------------------------------- display ----------------------------
 def png(fig) -> bytes:
     """A figure as PNG bytes: fixed dpi, no metadata that changes between runs."""
@@ -308,9 +377,10 @@ def provenance(inputs: dict[str, Input]) -> str:
 LABELS = {"fid": "FID", "kid": "KID", "bits_per_dim": "bits/dim", "nll_nats": "NLL (nats/point)",
           "nn_distance_ratio": "nearest-train distance / test's", "reconstruction_mse": "reconstruction MSE",
           "conditional_accuracy": "conditional accuracy", "accuracy": "accuracy",
-          "cross_entropy_nats": "cross-entropy (nats)"}
+          "cross_entropy_nats": "cross-entropy (nats)", "return_mean": "real return",
+          "dream_return_mean": "dream return", "next_z_nll": "next-z NLL (nats/dim)"}
 LOWER_IS_BETTER = ("fid", "kid", "bits_per_dim", "nll", "nats", "perplexity", "loss", "error", "mse", "mae")
-HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "log_likelihood", "elbo")
+HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "log_likelihood", "elbo", "return")
 ARROW = {"lower": "↓", "higher": "↑", None: ""}
 GLOSSARY = {
     "fid": "Fréchet distance between Gaussians fitted to the backbone's features of generated and test images; "
@@ -324,10 +394,16 @@ GLOSSARY = {
 }
 
 
+def std_key(key: str) -> str:
+    """The key of a figure's spread: `fid` -> `fid_std`, `return_mean` -> `return_std`."""
+    return (key[: -len("_mean")] if key.endswith("_mean") else key) + "_std"
+
+
 def figure_keys(metrics: dict) -> list[str]:
-    """The figures of a metrics dict: numeric top-level keys, not their `<key>_std` spreads."""
+    """The figures of a metrics dict: numeric top-level keys, not their spreads (see std_key)."""
     top = {k: v for k, v in metrics.items() if k not in ("baseline", "reference") and is_number(v)}
-    return [k for k in top if not (k.endswith("_std") and k[:-4] in top)]
+    spreads = {std_key(k) for k in top}
+    return [k for k in top if k not in spreads]
 
 
 def label(key: str) -> str:
@@ -373,9 +449,9 @@ def figure_rows(metrics: dict, meta: dict | None = None) -> list[dict]:
         if d and m is not None and b is not None and m > 0 and b > 0:
             gain = b / m if d == "lower" else m / b
         rows.append({"key": key, "label": label(key), "direction": d,
-                     "model": m, "model_std": _get(metrics, key + "_std"),
-                     "baseline": b, "baseline_std": _get(base, key + "_std"),
-                     "reference": _get(ref, key), "reference_std": _get(ref, key + "_std"), "gain": gain})
+                     "model": m, "model_std": _get(metrics, std_key(key)),
+                     "baseline": b, "baseline_std": _get(base, std_key(key)),
+                     "reference": _get(ref, key), "reference_std": _get(ref, std_key(key)), "gain": gain})
     return rows
 
 
@@ -680,6 +756,8 @@ def ruler(meta: dict) -> str:
     bb = meta.get("backbone")
     if isinstance(bb, dict):
         return f"{bb.get('name', '?')} `{str(bb.get('sha256', ''))[:8]}`"
+    if "episode_seeds" in meta:  # World Models: scored by driving
+        return f"{meta.get('episodes', '?')} real episodes"
     return "test data"
 
 
@@ -711,7 +789,8 @@ def results_legend(results: list[ModelResult], rulers: dict[str, dict]) -> str:
                      "gives")
     if any(res.seeds for res in results):
         lines[0] += "; *across seeds*: mean ± standard deviation of the figure over training seeds"
-    lines[0] += ". ↓ lower is better. *measured with*: the FID/KID backbone and its weights' SHA-256 prefix."
+    lines[0] += (". ↓ lower is better, ↑ higher. *measured with*: the FID/KID backbone and its weights' SHA-256 "
+                 "prefix (or the data the figures come from).")
     by_baseline: dict[str, list[str]] = {}
     for res in results:
         if res.meta.get("baseline"):

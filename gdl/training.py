@@ -44,6 +44,7 @@ import json
 import math
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -134,6 +135,18 @@ def steps_per_epoch(arrays: tuple, batch_size: int) -> int:
 
 
 # ------------------------------------------------------------------ MLflow ------------------------------
+def commit_id() -> str:
+    """The checked-out commit (short), to name the MLflow run; "uncommitted" outside git."""
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else "uncommitted"
+
+
+def curves(history: dict) -> list[dict]:
+    """history.json's columns as rows, one per epoch: the DVC plots format."""
+    keys = list(history)
+    return [dict(zip(keys, values)) for values in zip(*history.values())]
+
+
 def _tracking_uri() -> str:
     # A user's own server wins; otherwise a sqlite store in the repo (mlflow 3 deprecates the file store).
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(MLFLOW_DIR / 'mlflow.db').resolve()}"

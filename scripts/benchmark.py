@@ -194,6 +194,13 @@ QUALITY_TARGETS = [
     ("autoencoder", "FID below the per-pixel baseline's", lambda m: m["fid"] < m["baseline"]["fid"]),
     ("vae_shapes", "attribute vector raises the white-background share",
      lambda m: m["background_white_share"] > m["baseline"]["background_white_share"]),
+    # World Models (issue 7): the headline controller's real return vs the random and constant policies.
+    ("world_models", "real return >= random policy's + 100",
+     lambda m: m["return_mean"] >= m["baseline"]["return_mean"] + 100),
+    ("world_models", "real return above accelerate-straight's", lambda m: m["return_mean"] > m["constant"]["return_mean"]),
+    ("world_models", "V's reconstruction MSE below the mean frame's",
+     lambda m: m["reconstruction_mse"] < m["baseline"]["reconstruction_mse"]),
+    ("world_models", "M's next-z NLL below N(z_t, sigma^2)'s", lambda m: m["next_z_nll"] < m["baseline"]["next_z_nll"]),
 ]
 
 

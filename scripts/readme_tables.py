@@ -28,9 +28,28 @@ def benchmark_table(bench: dict) -> str:
     return "\n".join(rows)
 
 
+def world_models_table(metrics: dict) -> str:
+    """The World Models returns, from metrics/world_models.json (wm_evaluate's)."""
+    head, other = ("real", "dream") if "dream_trained" in metrics else ("dream", "real")
+    where = {"real": "real env", "dream": "dream"}
+    rows = [(f"controller trained in the {where[head]}", metrics),
+            (f"controller trained in the {where[other]}", metrics[f"{other}_trained"]),
+            ("random policy (`baseline`)", metrics["baseline"]), ("accelerate straight (`constant`)", metrics["constant"])]
+    lines = ["| policy | real return | dream return |", "|---|---:|---:|"]
+    lines += [f"| {name} | {m['return_mean']:.1f} ± {m['return_std']:.1f} | {m['dream_return_mean']:.1f} |"
+              for name, m in rows]
+    lines += ["", f"V's held-out reconstruction MSE {metrics['reconstruction_mse']:.5f} (the mean frame's "
+                  f"{metrics['baseline']['reconstruction_mse']:.5f}); M's held-out next-z NLL {metrics['next_z_nll']:.3f} "
+                  f"nats/dim (z(t+1) ~ N(z(t), σ²): {metrics['baseline']['next_z_nll']:.3f})."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     readme = ROOT / "README.md"
     text = replace_between(readme.read_text(), "results", (ROOT / "reports/results.md").read_text().strip())
+    wm = ROOT / "metrics/world_models.json"
+    if wm.exists():
+        text = replace_between(text, "world-models", world_models_table(json.loads(wm.read_text())))
     if len(sys.argv) > 1:
         text = replace_between(text, "benchmark", benchmark_table(json.loads(Path(sys.argv[1]).read_text())))
     readme.write_text(text)

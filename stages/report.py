@@ -2,6 +2,7 @@
 
     python -m stages.report vae        # reports/vae.ipynb + reports/vae.html
     python -m stages.report summary    # reports/summary.ipynb + reports/summary.html + reports/results.md
+    python -m stages.report world_models   # (stage wm_report) reports/world_models.ipynb + .html
 
 A model's report is the template of its family's kind of samples, reports/templates/<images|points>.py,
 followed by the family's own section, gdl/families/<family>/report.py, where there is one. Both are
@@ -38,6 +39,7 @@ TEMPLATES = REPO / "reports" / "templates"
 OUT_DIR = Path("reports")
 RESULTS_MD = OUT_DIR / "results.md"
 SUMMARY = "summary"
+WORLD_MODELS = "world_models"  # the chain of chapter 12 (stage wm_report), not a model of dvc.yaml's `models`
 KERNEL = "python3"
 CELL_TIMEOUT_S = 600
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": KERNEL}
@@ -223,6 +225,17 @@ def model_report(inst) -> list[Path]:
                       f"{inst.family.title}: {inst.name}")
 
 
+def world_models_report() -> list[Path]:
+    template = TEMPLATES / f"{WORLD_MODELS}.py"
+    try:
+        reporting.load_world_models_report()  # fail before a kernel starts
+    except reporting.ReportInputError as exc:
+        _remove(outputs_for(WORLD_MODELS))
+        raise ReportError(str(exc)) from None
+    return run_report(WORLD_MODELS, build_notebook(template), [template], {"model": WORLD_MODELS},
+                      "World Models: CarRacing-v3")
+
+
 def summary_report(metrics_dir: Path = Path("metrics")) -> list[Path]:
     template = TEMPLATES / "summary.py"
     try:
@@ -241,8 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         stage = SUMMARY
         params_or_exit(stage)
         build = summary_report
+    elif argv == [WORLD_MODELS]:
+        stage = "wm_report"
+        params_or_exit(stage)
+        build = world_models_report
     else:
-        inst, stage, _ = model_args("report", __doc__ + "\nOr `summary`: the results of every model.", argv)
+        inst, stage, _ = model_args("report", __doc__ + "\nOr `summary`: the results of every model; or `world_models`.", argv)
         build = lambda: model_report(inst)
     started = time.perf_counter()
     try:

@@ -20,7 +20,6 @@ Test hooks (environment variables):
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 from gdl.arrays import DataFileError, load_arrays
@@ -37,6 +36,7 @@ def log_samples_to_mlflow(family, model, epoch: int, seed: int) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     import mlflow
 
     fig, ax = plt.subplots(figsize=(4, 4))
@@ -54,18 +54,6 @@ def log_samples_to_mlflow(family, model, epoch: int, seed: int) -> None:
     plt.close(fig)
 
 
-def commit_id() -> str:
-    """The checked-out commit (short), to name the MLflow run; "uncommitted" outside git."""
-    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return proc.stdout.strip() if proc.returncode == 0 else "uncommitted"
-
-
-def curves(history: dict) -> list[dict]:
-    """history.json's columns as rows, one per epoch: the DVC plots format."""
-    keys = list(history)
-    return [dict(zip(keys, values)) for values in zip(*history.values())]
-
-
 def main(argv=None) -> None:
     inst, stage, params = model_args("train", __doc__, argv)
     quiet_tensorflow()
@@ -75,7 +63,15 @@ def main(argv=None) -> None:
     except DataFileError as exc:
         fail(stage, str(exc))
 
-    from gdl.training import Checkpoint, fingerprint, fit_with_resume, process_start_time, set_seed
+    from gdl.training import (
+        Checkpoint,
+        commit_id,
+        curves,
+        fingerprint,
+        fit_with_resume,
+        process_start_time,
+        set_seed,
+    )
 
     started = process_start_time(STARTED)
     set_seed(seed)

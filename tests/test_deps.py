@@ -210,7 +210,10 @@ def test_relative_imports_resolve_from_the_files_package(tmp_path):
 
 
 def test_every_model_has_a_training_curve_plot(models):
-    """dvc.yaml's top-level `plots` draw each model's plots/train/<model>.json with the fields it writes."""
+    """dvc.yaml's top-level `plots` draw each model's plots/train/<model>.json with the fields it writes,
+    and every curve file a stage writes (World Models' V, M and CMA-ES curves too)."""
     doc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     drawn = {f for entry in doc["plots"] for definition in entry.values() for f in definition["y"]}
-    assert drawn == {f"plots/train/{m}.json" for m in models}
+    written = {out for stage in dvc_stages(ROOT) for out in stage["outs"] if out.startswith("plots/train/")}
+    assert {f"plots/train/{m}.json" for m in models} <= written
+    assert drawn == written

@@ -12,6 +12,7 @@ import shutil
 import sys
 
 import pytest
+import yaml
 
 from tests.conftest import BIN, git, run
 
@@ -37,8 +38,10 @@ def test_repro_builds_every_output(repo):
     from gdl.families import instances
 
     models = instances(repo / "dvc.yaml")
-    # data + preprocess per dataset, train/sample/evaluate/report per model, the summary; not the frozen rulers
-    assert len(ran(log)) == 2 * 5 + 4 * len(models) + 1
+    # data + preprocess per dataset, train/sample/evaluate/report per model, the summary; not the frozen rulers;
+    # World Models: a stage per shard, V, encode, M, a controller per mode, evaluate, report
+    shards = yaml.safe_load((repo / "params.yaml").read_text())["world_models"]["rollouts"]["shards"]
+    assert len(ran(log)) == 2 * 5 + 4 * len(models) + 1 + len(shards) + 7
     for path in ["data/processed/chorales.npz", "models/vae/model.weights.h5", "samples/realnvp.npz",
                  "models/vae_shapes/model.weights.h5", "plots/train/vae.json", "reports/vae.html",
                  "reports/vae_shapes.html", "reports/realnvp.html", "reports/summary.html", "reports/results.md"]:
@@ -58,6 +61,19 @@ def test_repro_builds_every_output(repo):
     assert meta["backbone"] == {"name": "domain", "path": "backbones/shapes.weights.h5",
                                 "sha256": hashlib.sha256(ruler.read_bytes()).hexdigest()}
     assert "data:image/png;base64" in (repo / "reports/vae.html").read_text()
+
+
+def test_world_models_chain_scores_every_policy_with_the_same_keys(repo):
+    metrics = json.loads((repo / "metrics/world_models.json").read_text())
+    returns = {"return_mean", "return_std", "dream_return_mean"}
+    assert returns | {"reconstruction_mse", "next_z_nll"} <= metrics.keys()
+    assert returns <= metrics["baseline"].keys() and set(metrics["constant"]) == returns
+    assert set(metrics["dream_trained"]) == returns  # the other controller (the headline one is `real`)
+    meta = json.loads((repo / "metrics/world_models.meta.json").read_text())
+    assert meta["headline_controller"] == "real" and len(meta["episode_seeds"]) == meta["episodes"] == 1
+    html = (repo / "reports/world_models.html").read_text()
+    assert "data:image/gif;base64" in html and "CMA-ES" in html
+    assert "world_models" in (repo / "reports/results.md").read_text()
     curves = json.loads((repo / "plots/train/vae.json").read_text())
     assert [row["epoch"] for row in curves] == [1, 2] and {"loss", "val_loss"} <= curves[0].keys()
 

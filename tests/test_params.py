@@ -32,6 +32,9 @@ def test_smoke_profile_is_much_smaller_than_default():
     smoke, default = profile("smoke"), profile("default")
     assert smoke.vae.epochs < default.vae.epochs and smoke.realnvp.epochs < default.realnvp.epochs
     assert smoke.data.moons.n_samples < default.data.moons.n_samples
+    wm_smoke, wm_default = smoke.world_models, default.world_models
+    assert wm_smoke.rollouts.rollouts * wm_smoke.rollouts.max_steps < wm_default.rollouts.rollouts * wm_default.rollouts.max_steps
+    assert wm_smoke.controller.real.generations < wm_default.controller.real.generations
 
 
 def _write(tmp_path, mutate):
@@ -50,6 +53,13 @@ def _write(tmp_path, mutate):
     (lambda p: p["preprocess"]["moons"].update(val_fraction=0.45, test_fraction=0.45), "preprocess.moons",
      "at least 20%"),
     (lambda p: p.pop("seed") and p.update(sed=1), "sed", "Extra inputs"),
+    (lambda p: p["world_models"]["controller"]["dream"].update(temperature=0), "world_models.controller.dream.temperature",
+     "greater than 0"),
+    (lambda p: p["world_models"]["controller"]["real"].update(population=1), "world_models.controller.real.population",
+     "greater than or equal to 2"),
+    (lambda p: p["world_models"]["rollouts"].update(rollouts=33), "world_models.rollouts",
+     "2 shards do not divide 33 rollouts"),
+    (lambda p: p["world_models"]["rollouts"].update(shards=[0, 0]), "world_models.rollouts", "distinct ids"),
 ])
 def test_invalid_params_name_the_file_and_the_key(tmp_path, mutate, key, words):
     path = _write(tmp_path, mutate)

@@ -1,6 +1,8 @@
 """Set-up files agree with each other and with the README."""
 
+import json
 import re
+import sys
 import tomllib
 
 import yaml
@@ -29,3 +31,11 @@ def test_readme_results_table_is_the_pipelines_own():
     readme = (ROOT / "README.md").read_text()
     table = (ROOT / "reports/results.md").read_text().strip()
     assert table in readme
+
+
+def test_readme_world_models_table_is_the_committed_metrics():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from readme_tables import world_models_table
+
+    metrics = json.loads((ROOT / "metrics/world_models.json").read_text())
+    assert world_models_table(metrics) in (ROOT / "README.md").read_text()

@@ -166,13 +166,14 @@ def test_dream_rejects_bad_arguments(kwargs, message):
         dream(params, **kwargs)
 
 
-def test_population_must_have_two_candidates_and_the_right_size():
-    with pytest.raises(ValueError, match="population must be >= 2"):
-        dream(np.zeros((1, 24)))
+def test_population_must_be_non_empty_and_the_right_size():
+    with pytest.raises(ValueError, match="population must hold >= 1 candidate"):
+        dream(np.zeros((0, 24)))
+    assert dream(np.zeros((1, 24))).shape == (1,)  # a trained controller scored alone
     with pytest.raises(ValueError, match="need controllers of 24 parameters, got 25"):
         dream(np.zeros((2, 25)))
-    with pytest.raises(ValueError, match="population must be >= 2"):
-        real_returns(np.zeros((1, 867)), [1], workers=1, policy_kwargs={"zero_features": True})
+    with pytest.raises(ValueError, match="population must hold >= 1 candidate"):
+        real_returns(np.zeros((0, 867)), [1], workers=1, policy_kwargs={"zero_features": True})
     with pytest.raises(ValueError, match="trials must be an integer >= 1"):
         real_returns(np.zeros((2, 867)), [], workers=1, policy_kwargs={"zero_features": True})
     with pytest.raises(TypeError, match="numpy Generator"):
@@ -346,6 +347,12 @@ def test_cmaes_ignores_a_checkpoint_made_with_other_settings(tmp_path, capsys):
     seen.clear()
     train(path, generations=2, settings={"trials": 4}, on_generation=lambda g, row: seen.append(g))
     assert seen == [1, 2] and "fitness" in capsys.readouterr().out
+
+
+def test_cmaes_runs_with_the_smallest_population(tmp_path):
+    # Two candidates (the smoke profile's): cma's default mirror re-injection fails in generation 2.
+    _, history = train(tmp_path / "two.pkl", generations=4, popsize=2)
+    assert [row["generation"] for row in history] == [1, 2, 3, 4]
 
 
 def test_cmaes_checkpoint_holds_the_sampler_state():

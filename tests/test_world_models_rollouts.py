@@ -168,6 +168,11 @@ def test_parallel_on_two_workers_equals_serial(shard):
         assert_same(a, b)
 
 
+def test_a_shard_played_by_two_workers_is_the_serial_shard(shard):
+    # What a shard stage does with its allotted CPUs: the episodes of ONE shard on two processes.
+    assert_same(shard_of(SEED, workers=2), shard)
+
+
 def test_a_failing_episode_names_its_shard_seed_and_index():
     with pytest.raises(RolloutError, match=rf"shard seed {SEED + 100}, episode 1 .*FloatingPointError: boom") as info:
         collect_shard(SEED + 100, 2, 5, FAILING, progress=False)
@@ -178,6 +183,8 @@ def test_a_failing_episode_in_a_worker_process_is_raised_with_its_shard_seed():
     with pytest.raises(RolloutError, match=rf"shard seed {SEED + 100}, episode 1 .*boom"):
         collect_parallel([SEED + 101, SEED + 100], workers=2, episodes=2, max_steps=5, policy_name=FAILING,
                          progress=False)
+    with pytest.raises(RolloutError, match=rf"shard seed {SEED + 100}, episode 1 .*boom"):
+        collect_shard(SEED + 100, 2, 5, FAILING, progress=False, workers=2)
 
 
 def test_bad_arguments_are_refused():
@@ -188,3 +195,10 @@ def test_bad_arguments_are_refused():
     with pytest.raises(RolloutError, match="sigma must be >= 0"):
         collect_shard(1, 1, 5, policy_kwargs={"sigma": -1.0}, progress=False)
     assert rollouts.ENV_ID == "CarRacing-v3"
+
+
+def test_the_failure_hook_fails_the_named_episode_in_a_worker(monkeypatch):
+    # What tests/test_world_models_pipeline.py injects into a shard stage (GDL_FAIL_EPISODE).
+    monkeypatch.setenv(rollouts.FAIL_EPISODE_ENV, "1")
+    with pytest.raises(RolloutError, match=rf"shard seed {SEED}, episode 1 .*GDL_FAIL_EPISODE=1"):
+        collect_shard(SEED, 2, 5, "brownian", progress=False, workers=2)

@@ -214,3 +214,17 @@ def test_load_encoder_by_import_path_as_the_controller_does(trained, frames, tmp
                          latent=LATENT, units=units)
     actions = np.stack([policy(frame) for frame in frames["test"][:3]])
     assert actions.shape == (3, 3) and actions.dtype == np.float32 and np.all(np.isfinite(actions))
+
+
+def test_a_model_folder_is_byte_identical_for_the_same_weights_and_loads_back(tmp_path):
+    # The pipeline's output (DVC hashes it): no timestamps inside, unlike a .keras archive.
+    model = build_vae(LATENT, FILTERS, seed=0)
+    save_vae(model, tmp_path / "a")
+    save_vae(model, tmp_path / "b")
+    for name in ("config.json", "model.weights.h5"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    frames = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(encode(load_vae(tmp_path / "a"), frames)[0], encode(model, frames)[0])
+    save_model(build_mdnrnn(LATENT, 3, 8, 2, seed=0), tmp_path / "m")
+    with pytest.raises(ValueError, match="holds a MDNRNN, not a WorldModelVAE"):
+        load_vae(tmp_path / "m")

@@ -52,7 +52,12 @@ from pathlib import Path
 import numpy as np
 
 from gdl.atomic import atomic_file
-from gdl.world_models.rollouts import RolloutError, collect_episode, make_policy
+from gdl.world_models.rollouts import (
+    RolloutError,
+    collect_episode,
+    cpu_count,
+    make_policy,
+)
 
 LATENT = 32  # V's z
 UNITS = 256  # M's LSTM h
@@ -131,8 +136,8 @@ def _check_population(params_population) -> np.ndarray:
     params = np.asarray(params_population, np.float64)
     if params.ndim != 2:
         raise ValueError(f"params_population must be (population, n_params), got shape {params.shape}")
-    if params.shape[0] < 2:
-        raise ValueError(f"population must be >= 2 candidates, got {params.shape[0]}")
+    if params.shape[0] < 1:  # one is fine: a trained controller is scored alone (CMA-ES itself needs >= 2)
+        raise ValueError(f"population must hold >= 1 candidate, got {params.shape[0]}")
     if not np.all(np.isfinite(params)):
         raise ValueError("params_population holds NaN or inf")
     return params
@@ -154,34 +159,53 @@ def dream_returns(params_population, mdnrnn_model, step_fn: Callable, initial_st
                   rng: np.random.Generator, per_trial: bool = False) -> np.ndarray:
     """Mean return of each candidate over `trials` dreamed episodes of at most `max_steps` steps: (P,).
 
-    All P x K agents (agent p*K + k: trial k of candidate p) run as one batch through M per step:
-
-        state = initial_state_fn(P*K); h = state[0]; z = z0_sampler(P*K, rng)
-        a = C(z, h); z, r, d, state, h = step_fn(model, z, a, state, temperature, rng)
-
-    r (P*K,) is added to an agent's return while it is alive; an agent dies after the step where d > 1/2
-    (M's done probability, thresholded). Returns float64; with `per_trial`, the (P, K) returns instead.
-    step_fn may return numpy arrays or tensors (anything np.asarray takes); `state` is passed back as is.
+    All P x K agents (agent p*K + k: trial k of candidate p) run as one batch through M per step
+    (``dream``, with a = C(z, h) for every agent in one einsum). Returns float64; with `per_trial`, the
+    (P, K) returns instead.
     """
     params = _check_population(params_population)
     _check_trials(trials)
+    population = params.shape[0]
+
+    def act(z, h):
+        expected = n_params(z.shape[-1], h.shape[-1])
+        if params.shape[1] != expected:
+            raise ValueError(f"z {z.shape} and h {h.shape} need controllers of {expected} parameters, "
+                             f"got {params.shape[1]}")
+        return batched_actions(params, z, h, trials)
+
+    returns = dream(act, population * trials, mdnrnn_model, step_fn, initial_state_fn, z0_sampler, max_steps,
+                    temperature, rng).reshape(population, trials)
+    return returns if per_trial else returns.mean(axis=1)
+
+
+def dream(act: Callable, agents: int, mdnrnn_model, step_fn: Callable, initial_state_fn: Callable,
+          z0_sampler: Callable, max_steps: int, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """The return of each of `agents` dreamed episodes of at most `max_steps` steps: (agents,) float64.
+
+    One batch through M per step, for any policy act(z (B, L), h (B, H)) -> actions (B, 3):
+
+        state = initial_state_fn(B); h = state[0]; z = z0_sampler(B, rng)
+        a = act(z, h); z, r, d, state, h = step_fn(model, z, a, state, temperature, rng)
+
+    r (B,) is added to an agent's return while it is alive; an agent dies after the step where d > 1/2
+    (M's done probability, thresholded). step_fn may return numpy arrays or tensors (anything np.asarray
+    takes); `state` is passed back as is.
+    """
     _check_temperature(temperature)
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
-    population, agents = params.shape[0], params.shape[0] * trials
     state = initial_state_fn(agents)
     h = np.asarray(state[0])
     z = np.asarray(z0_sampler(agents, rng))
-    expected = n_params(z.shape[-1], h.shape[-1])
-    if z.shape[0] != agents or h.shape[0] != agents or params.shape[1] != expected:
-        raise ValueError(f"z0 {z.shape} and h {h.shape} for {agents} agents need controllers of {expected} "
-                         f"parameters, got {params.shape[1]}")
+    if z.shape[0] != agents or h.shape[0] != agents:
+        raise ValueError(f"z0 {z.shape} and h {h.shape} must have one row per agent ({agents})")
     total = np.zeros(agents, np.float64)
     alive = np.ones(agents, bool)
     for _ in range(max_steps):
-        action = batched_actions(params, z, h, trials)
+        action = act(z, h)
         z_next, reward, done_prob, state, h_new = step_fn(mdnrnn_model, z, action, state, temperature, rng)
         reward = np.asarray(reward, np.float64).reshape(agents)
         done = np.asarray(done_prob, np.float64).reshape(agents) > 0.5
@@ -190,8 +214,7 @@ def dream_returns(params_population, mdnrnn_model, step_fn: Callable, initial_st
         if not alive.any():
             break
         z, h = np.asarray(z_next), np.asarray(h_new)
-    returns = total.reshape(population, trials)
-    return returns if per_trial else returns.mean(axis=1)
+    return total
 
 
 # ---------------------------------------------------------------- the policy in the real env --------
@@ -285,21 +308,21 @@ class WorldModelPolicy:
         return action[0]
 
 
-# ---------------------------------------------------------------- fitness in the real env -----------
-def _episode_return(job: tuple) -> tuple[int, int, float]:
-    """One (candidate, seed) episode -> (candidate index, seed index, return). Errors name both."""
-    index, k, seed, params, policy_name, policy_kwargs, max_steps, action_repeat = job
+# ---------------------------------------------------------------- episodes in the real env ----------
+def _play(job: tuple) -> tuple[int, int, dict]:
+    """One (policy, seed) episode -> (policy index, seed index, {return, length[, frames, actions, rewards]}).
+
+    Errors name the policy (`who`: "candidate 3", "policy random") and the episode seed."""
+    index, k, seed, who, policy_name, policy_kwargs, max_steps, action_repeat, keep = job
     try:
-        policy = make_policy(policy_name, seed, controller=params, **policy_kwargs)
+        policy = make_policy(policy_name, seed, **policy_kwargs)
         episode = collect_episode(seed, policy, max_steps, action_repeat)
     except Exception as exc:
-        raise RolloutError(f"candidate {index}, episode seed {seed}: {type(exc).__name__}: {exc}") from exc
-    return index, k, float(np.sum(episode["rewards"], dtype=np.float64))
-
-
-def cpu_count() -> int:
-    """CPUs this process may use (its affinity mask, which Slurm and taskset set), not the machine's."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        raise RolloutError(f"{who}, episode seed {seed}: {type(exc).__name__}: {exc}") from exc
+    out = {"return": float(np.sum(episode["rewards"], dtype=np.float64)), "length": len(episode["rewards"])}
+    if keep:
+        out.update(frames=episode["frames"], actions=episode["actions"], rewards=episode["rewards"])
+    return index, k, out
 
 
 @contextmanager
@@ -316,41 +339,60 @@ def worker_pool(workers: int | None = None):
         yield pool
 
 
+def play(policies: Sequence[tuple[str, str, dict]], episode_seeds: Sequence[int], max_steps: int = 1000,
+         workers: int | None = None, action_repeat: int = 1, pool=None, keep: Sequence[bool] | None = None
+         ) -> list[list[dict]]:
+    """Every policy on every episode seed in the real CarRacing: result[i][k] for policy i on seed k, a
+    dict with its `return` and `length` (and, where keep[i], the episode's frames, actions and rewards).
+
+    policies: (who, policy name, kwargs) each, `make_policy(name, seed, **kwargs)` building the policy
+    for an episode (env seed = policy seed = the episode seed, so an episode is a pure function of the
+    policy and its seed, and all policies meet the same tracks). The episodes are jobs for `pool` (see
+    ``worker_pool``), or for a pool of `workers` spawned processes made for this call (default: one per
+    allotted CPU); workers=1 without a pool plays them here, serially. A failure raises RolloutError
+    naming `who` and the episode seed.
+    """
+    seeds = [int(s) for s in episode_seeds]
+    _check_trials(len(seeds))
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    keep = [False] * len(policies) if keep is None else [bool(x) for x in keep]
+    for who, name, kwargs in policies[:1]:
+        make_policy(name, 0, **kwargs)  # bad kwargs fail before any process starts
+    jobs = [(i, k, seed, who, name, dict(kwargs), max_steps, action_repeat, keep[i])
+            for i, (who, name, kwargs) in enumerate(policies) for k, seed in enumerate(seeds)]
+    results: list[list[dict | None]] = [[None] * len(seeds) for _ in policies]
+    workers = cpu_count() if workers is None else int(workers)
+    if pool is None and workers <= 1:
+        for i, k, out in map(_play, jobs):
+            results[i][k] = out
+    else:
+        with (worker_pool(min(workers, len(jobs))) if pool is None else _borrowed(pool)) as use:
+            # One episode per task, unordered: the first failure surfaces at once (and the pool's exit
+            # terminates the rest); the indices put each result in its place.
+            for i, k, out in use.imap_unordered(_play, jobs, chunksize=1):
+                results[i][k] = out
+    return results
+
+
 def real_returns(params_population, episode_seeds: Sequence[int], max_steps: int = 1000,
                  workers: int | None = None, policy_kwargs: dict | None = None, policy_name: str = POLICY,
                  action_repeat: int = 1, pool=None, per_trial: bool = False) -> np.ndarray:
     """Mean real CarRacing return of each candidate over the episodes `episode_seeds`: (P,) float64.
 
-    Every candidate plays every seed (env seed = policy seed = the episode seed), so the same candidate on
-    the same seed gets the same return, and all candidates are ranked on the same tracks. The P x K
-    episodes are jobs for `pool` (see ``worker_pool``), or for a pool of `workers` spawned processes made
-    for this call (default: one per allotted CPU); workers=1 without a pool runs here, serially. The
-    policy is ``make_policy(policy_name, seed, controller=params[p], **policy_kwargs)``: by default the
-    full agent, so policy_kwargs names V's and M's files (see ``WorldModelPolicy``). A failure raises
-    RolloutError naming the candidate index and the episode seed. With `per_trial`, (P, K) returns.
+    Every candidate plays every seed (see ``play``: common random numbers, so all candidates are ranked
+    on the same tracks). The policy is ``make_policy(policy_name, seed, controller=params[p],
+    **policy_kwargs)``: by default the full agent, so policy_kwargs names V's and M's files (see
+    ``WorldModelPolicy``). A failure raises RolloutError naming the candidate index and the episode seed.
+    With `per_trial`, (P, K) returns.
     """
     params = _check_population(params_population)
-    seeds = [int(s) for s in episode_seeds]
-    _check_trials(len(seeds))
-    if max_steps < 1:
-        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     policy_kwargs = dict(policy_kwargs or {})
     if "controller" in policy_kwargs:
         raise ValueError("policy_kwargs must not hold 'controller': each job gets its candidate's params")
-    make_policy(policy_name, 0, controller=params[0], **policy_kwargs)  # bad kwargs fail before any process
-    jobs = [(p, k, seed, params[p], policy_name, policy_kwargs, max_steps, action_repeat)
-            for p in range(len(params)) for k, seed in enumerate(seeds)]
-    returns = np.full((len(params), len(seeds)), np.nan)
-    workers = cpu_count() if workers is None else int(workers)
-    if pool is None and workers <= 1:
-        for p, k, value in map(_episode_return, jobs):
-            returns[p, k] = value
-    else:
-        with (worker_pool(min(workers, len(jobs))) if pool is None else _borrowed(pool)) as use:
-            # One episode per task, unordered: the first failure surfaces at once (and the pool's exit
-            # terminates the rest); the indices put each return in its place.
-            for p, k, value in use.imap_unordered(_episode_return, jobs, chunksize=1):
-                returns[p, k] = value
+    policies = [(f"candidate {p}", policy_name, {"controller": params[p], **policy_kwargs}) for p in range(len(params))]
+    played = play(policies, episode_seeds, max_steps, workers, action_repeat, pool)
+    returns = np.array([[episode["return"] for episode in row] for row in played], dtype=np.float64)
     return returns if per_trial else returns.mean(axis=1)
 
 
@@ -436,7 +478,7 @@ def train_cmaes(fitness_fn: Callable[[np.ndarray, int], np.ndarray], n_params: i
 
     After every generation the checkpoint (pickled `es` + history) replaces `checkpoint_path` atomically,
     then on_generation(generation, row) is called. On start, a checkpoint whose fingerprint (n_params,
-    popsize, sigma0, seed, x0, cma's version, and `settings`: the fitness's own knobs) matches is resumed
+    popsize, sigma0, seed, x0, cma's version and options, and `settings`: the fitness's own knobs) matches is resumed
     at its next generation; one that does not match is ignored, with a message, and overwritten.
 
     Determinism: cma samples with a ``SeededRandn(seed)`` stored in `es` (not numpy's global RNG), so a
@@ -458,8 +500,18 @@ def train_cmaes(fitness_fn: Callable[[np.ndarray, int], np.ndarray], n_params: i
     if x0.shape != (n_params,):
         raise ValueError(f"x0 must have shape ({n_params},), got {x0.shape}")
     path = Path(checkpoint_path)
+    options = {
+        "popsize": popsize,
+        "seed": np.nan,  # nan: cma leaves numpy's global RNG alone (an int would np.random.seed it)
+        "verbose": -9, "verb_disp": 0, "verb_log": 0,  # no prints, no outcmaes/ files
+        # Small populations (< 6) sample mirrored pairs; cma's default method re-injects the mirrors as
+        # extra solutions, which a population of 2 has no room for ("Found unused injected
+        # direction/solutions" in generation 2). Plain mirrored pairs work at every size.
+        "CMA_mirrormethod": 0,
+    }
     config = {"n_params": n_params, "popsize": popsize, "sigma0": float(sigma0), "seed": int(seed),
-              "x0": hashlib.sha256(x0.tobytes()).hexdigest(), "cma": cma.__version__, "fitness": settings or {}}
+              "x0": hashlib.sha256(x0.tobytes()).hexdigest(), "cma": cma.__version__, "fitness": settings or {},
+              "options": {k: v for k, v in options.items() if k != "seed"}}
     fingerprint = _fingerprint(config)
 
     saved = load_checkpoint(path, unpickle_es=False)
@@ -475,12 +527,8 @@ def train_cmaes(fitness_fn: Callable[[np.ndarray, int], np.ndarray], n_params: i
         generation_best = list(saved["generation_best"])
         print(f"{path}: resuming CMA-ES after generation {saved['generation']}/{generations}", flush=True)
     else:
-        es = cma.CMAEvolutionStrategy(x0, float(sigma0), {
-            "popsize": popsize,
-            "randn": SeededRandn(seed),  # the sampler's RNG, pickled with es (see SeededRandn)
-            "seed": np.nan,  # nan: cma leaves numpy's global RNG alone (an int would np.random.seed it)
-            "verbose": -9, "verb_disp": 0, "verb_log": 0,  # no prints, no outcmaes/ files
-        })
+        # randn: the sampler's RNG, pickled with es (see SeededRandn)
+        es = cma.CMAEvolutionStrategy(x0, float(sigma0), {**options, "randn": SeededRandn(seed)})
         history, generation_best = [], []
 
     for generation in range(len(history) + 1, generations + 1):

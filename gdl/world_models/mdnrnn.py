@@ -43,7 +43,8 @@ acts; C (the controller) acts on [z_t, h_t], and can be trained entirely inside 
   by inverting the mixture's CDF) and eps = rng.standard_normal((B, latent_dim)) (the Gaussian draw), both
   float32, so a seed gives the same dream, and row b of the draws is agent b's noise. Pass `noise=(u, eps)`
   instead of `rng` to fix them (tests do this to step agents alone and together with the same noise).
-* the file: `save_model` / `load_model`, a `.keras` archive (sizes, weights, optimizer state).
+* the file: `save_model` / `load_model`: a folder (config.json + model.weights.h5, byte-identical
+  for identical weights), or a `.keras` archive (with the optimizer state) for a path ending in .keras.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ import time
 import keras
 import numpy as np
 from keras import initializers, layers, ops
+
+from gdl.world_models import files
 
 LOG_STD_MIN = -7.0  # std 1e-3, well below any encoder's posterior std: a guard against exp overflow, not a prior
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -237,16 +240,16 @@ def build_mdnrnn(latent_dim=32, action_dim=3, units=256, mixtures=5, seed=0, lea
 
 
 def save_model(model: MDNRNN, path) -> None:
-    """A `.keras` archive: the sizes, seed and loss weights (get_config), the weights and the optimizer state."""
-    model.save(path)
+    """A `.keras` archive (path ending in .keras, with the optimizer) or a folder of config.json and
+    model.weights.h5, byte-identical for identical weights (the pipeline's output): see files.py."""
+    files.save(model, path)
 
 
 def load_model(path, compile: bool = True) -> MDNRNN:
     """The model `save_model` wrote (compile=False: for dreaming only, without the optimizer)."""
-    model = keras.saving.load_model(path, compile=compile)
-    if not isinstance(model, MDNRNN):
-        raise ValueError(f"{path}: holds a {type(model).__name__}, not an MDNRNN")
-    return model
+    def build(model):
+        model((np.zeros((1, 1, model.latent_dim), np.float32), np.zeros((1, 1, model.action_dim), np.float32)))
+    return files.load(MDNRNN, path, compile, build=build)
 
 
 # ------------------------------------------------------------------ the data ---------------------------

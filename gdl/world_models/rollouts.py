@@ -65,6 +65,8 @@ ZOOM_STEPS = 49  # reset() takes the first 1/50 s step; the zoom ends at t = 1 s
 ACTION_LOW = np.array([-1.0, 0.0, 0.0], dtype=np.float32)  # steer, gas, brake
 ACTION_HIGH = np.array([1.0, 1.0, 1.0], dtype=np.float32)
 NO_OP = np.zeros(3, dtype=np.float32)
+# Test hook: GDL_FAIL_EPISODE=i makes episode i of every shard raise inside the process that plays it.
+FAIL_EPISODE_ENV = "GDL_FAIL_EPISODE"
 
 
 class RolloutError(RuntimeError):
@@ -170,9 +172,23 @@ class BrownianPolicy:
         return self.action.astype(np.float32)
 
 
+class ConstantPolicy:
+    """The same action every step; by default "accelerate straight" (steer 0, full gas, no brake): the
+    baseline that drives off the track at the first bend."""
+
+    def __init__(self, seed: int, action=(0.0, 1.0, 0.0)):
+        self.action = np.asarray(action, dtype=np.float32)
+        if self.action.shape != (3,) or not np.all((ACTION_LOW <= self.action) & (self.action <= ACTION_HIGH)):
+            raise ValueError(f"constant policy: {action!r} is not a [steer, gas, brake] inside the box")
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        return self.action
+
+
 POLICIES: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
     "random": RandomPolicy,
     "brownian": BrownianPolicy,
+    "constant": ConstantPolicy,
 }
 
 
@@ -246,34 +262,56 @@ def collect_episode(env_seed: int, policy: Callable[[np.ndarray], np.ndarray], m
     }
 
 
+def _shard_episode(job: tuple) -> tuple[int, dict[str, np.ndarray]]:
+    """Episode `index` of a shard -> (index, episode); any failure re-raised as RolloutError naming both."""
+    shard_seed, index, env_seed, policy_seed, policy_name, policy_kwargs, max_steps, action_repeat, skip_zoom, bar = job
+    try:
+        if os.environ.get(FAIL_EPISODE_ENV, "").strip() == str(index):
+            raise RuntimeError(f"{FAIL_EPISODE_ENV}={index}: a failure injected for the tests")
+        policy = make_policy(policy_name, policy_seed, **(policy_kwargs or {}))
+        return index, collect_episode(env_seed, policy, max_steps, action_repeat, skip_zoom, bar)
+    except Exception as exc:
+        raise RolloutError(f"shard seed {shard_seed}, episode {index} (env seed {env_seed}, policy "
+                           f"{policy_name}): {type(exc).__name__}: {exc}") from exc
+
+
 def collect_shard(shard_seed: int, episodes: int, max_steps: int, policy_name: str = "brownian",
                   policy_kwargs: dict | None = None, action_repeat: int = 1, skip_zoom: bool = True,
-                  progress: bool = True, position: int | None = None) -> dict[str, np.ndarray]:
+                  progress: bool = True, position: int | None = None, workers: int = 1) -> dict[str, np.ndarray]:
     """`episodes` episodes seeded from `shard_seed`, concatenated (layout in the module docstring).
 
     A failure inside an episode (the env, the policy, a bad action) is re-raised as RolloutError naming
-    the shard seed and the episode index; the original exception is its __cause__.
+    the shard seed and the episode index; the original exception is its __cause__. With `workers` > 1 the
+    episodes are played by that many spawned processes (one episode per task); every episode is a pure
+    function of its seeds, so the shard is the same bytes as a serial one.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     seeds = episode_seeds(shard_seed, episodes)
-    parts = []
+    jobs = [(shard_seed, i, env_seed, policy_seed, policy_name, policy_kwargs, max_steps, action_repeat, skip_zoom)
+            for i, (env_seed, policy_seed) in enumerate(seeds)]
+    parts: list[dict[str, np.ndarray] | None] = [None] * episodes
     # The total assumes full-length episodes; one that ends early takes its missing steps off the total,
     # so the bar's steps/s stays the real rate.
     with tqdm(total=episodes * max_steps, unit="step", desc=f"shard {shard_seed}", disable=not progress,
               position=position, leave=position is None, mininterval=1.0) as bar:
-        for index, (env_seed, policy_seed) in enumerate(seeds):
-            try:
-                policy = make_policy(policy_name, policy_seed, **(policy_kwargs or {}))
-                episode = collect_episode(env_seed, policy, max_steps, action_repeat, skip_zoom, bar)
-            except Exception as exc:
-                raise RolloutError(f"shard seed {shard_seed}, episode {index} (env seed {env_seed}, policy "
-                                   f"{policy_name}): {type(exc).__name__}: {exc}") from exc
-            parts.append(episode)
+        def done(index, episode):
+            parts[index] = episode
             length = len(episode["dones"])
             if length < max_steps:
                 bar.total -= max_steps - length
                 bar.refresh()
+
+        if workers <= 1 or episodes == 1:
+            for job in jobs:
+                done(*_shard_episode((*job, bar)))
+        else:
+            make_policy(policy_name, 0, **(policy_kwargs or {}))  # a bad name or kwarg fails before any process
+            with mp.get_context("spawn").Pool(min(workers, episodes)) as pool:
+                # Unordered: the first failure surfaces at once (leaving the `with` stops the others).
+                for index, episode in pool.imap_unordered(_shard_episode, [(*job, None) for job in jobs]):
+                    bar.update(len(episode["dones"]))
+                    done(index, episode)
     shard = {key: np.concatenate([p[key] for p in parts]) for key in ("frames", "actions", "rewards", "dones")}
     shard["episode_lengths"] = np.array([len(p["dones"]) for p in parts], dtype=np.int64)
     shard["env_seeds"] = np.array([s[0] for s in seeds], dtype=np.uint64)
@@ -290,6 +328,11 @@ def split_episodes(shard: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
 
 
 # ---------------------------------------------------------------- parallel collection ---------------
+def cpu_count() -> int:
+    """CPUs this process may use (its affinity mask, which Slurm and taskset set), not the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 _WORKER_POSITION: int | None = None  # in a worker process: its row for the progress bars
 
 

@@ -27,7 +27,8 @@ V compresses each frame into z, on which M (gdl/world_models/mdnrnn.py) learns t
 * the seeds: weights from seeded initialisers (`build_vae(seed=...)`), the training noise eps from a Keras
   SeedGenerator seeded the same way. `encode` uses no noise: it returns (mu, logvar), and whoever needs a z
   draws it (M's windows and the controller do, from their own numpy Generators).
-* the file: `save_vae` / `load_vae`, a `.keras` archive (sizes, weights, optimizer state).
+* the file: `save_vae` / `load_vae`: a folder (config.json + model.weights.h5, byte-identical for
+  identical weights), or a `.keras` archive (with the optimizer state) for a path ending in .keras.
   `load_encoder(path)` is the function the controller's workers call, by import path, to get
   encode(uint8 frames (B, 64, 64, 3)) -> (mu, logvar) float32 (B, latent_dim) numpy arrays.
 """
@@ -38,6 +39,7 @@ import keras
 import numpy as np
 from keras import initializers, layers, ops
 
+from gdl.world_models import files
 from gdl.world_models.rollouts import FRAME_SIZE
 
 FRAME_SHAPE = (FRAME_SIZE, FRAME_SIZE, 3)
@@ -201,16 +203,14 @@ def build_vae(latent_dim=32, filters=(32, 64, 128, 256), kl_tolerance=0.5, learn
 
 
 def save_vae(model: WorldModelVAE, path) -> None:
-    """A `.keras` archive: the sizes, seed and KL tolerance (get_config), the weights and the optimizer."""
-    model.save(path)
+    """A `.keras` archive (path ending in .keras, with the optimizer) or a folder of config.json and
+    model.weights.h5, byte-identical for identical weights (the pipeline's output): see files.py."""
+    files.save(model, path)
 
 
 def load_vae(path, compile: bool = True) -> WorldModelVAE:
     """The model `save_vae` wrote (compile=False: for encoding and decoding only, without the optimizer)."""
-    model = keras.saving.load_model(path, compile=compile)
-    if not isinstance(model, WorldModelVAE):
-        raise ValueError(f"{path}: holds a {type(model).__name__}, not a WorldModelVAE")
-    return model
+    return files.load(WorldModelVAE, path, compile, build=lambda m: m(np.zeros((1, *FRAME_SHAPE), np.uint8)))
 
 
 def load_encoder(path):
