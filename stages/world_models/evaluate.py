@@ -60,6 +60,24 @@ DESCRIPTIONS = {
 }
 
 
+def dream_vs_real(params, stage: str, dream: Dream, temperature: float):
+    """For the report: the frames of the first held-out rollout, and M's dream of it: z_0 from its first
+    frame, then M fed the actions really taken. -> (real frames, dreamed latents, actions)."""
+    latents = load_latents(stage)
+    held_out = latents["validation"] if latents["validation"].any() else np.ones_like(latents["validation"])
+    episode = split_latents(latents, bool(latents["validation"].any()))
+    first = int(np.flatnonzero(np.repeat(held_out, latents["episode_lengths"]))[0])
+    length = int(episode["episode_lengths"][0])
+    real = load_shards(params, stage)["frames"][first:first + length]
+    rng = np.random.default_rng([wm_seed(params), TAG_EVALUATE, 2])
+    z, state = episode["mu"][:1].astype(np.float32), dream.model.initial_state(1)
+    dreamed = [z[0]]
+    for t in range(length - 1):
+        z, _, _, state, _ = dream.module.step(dream.model, z, episode["actions"][t:t + 1], state, temperature, rng)
+        dreamed.append(z[0])
+    return real, np.stack(dreamed), episode["actions"][:length]
+
+
 def evaluate(params, stage: str) -> None:
     ev, cfg = params.world_models.evaluate, params.world_models
     seeds = evaluation_seeds(params, ev.episodes)
@@ -107,29 +125,14 @@ def evaluate(params, stage: str) -> None:
                             "next_z_nll": m_figures["baseline_next_z_nll"]},
                "constant": figures("constant")}
 
-    # For the report: V's reconstructions; a dream next to what really happened after the same actions
-    # (a held-out rollout episode); the best and worst real episode of the headline controller.
-    latents = load_latents(stage)
-    held = split_latents(latents, True) if latents["validation"].any() else split_latents(latents, False)
-    data = load_shards(params, stage)
-    first_held = int(np.flatnonzero(np.repeat(latents["validation"], latents["episode_lengths"]))[0]) \
-        if latents["validation"].any() else 0
-    length = int(held["episode_lengths"][0])
-    real = data["frames"][first_held:first_held + length]
+    real, dream_frames, dream_actions = dream_vs_real(params, stage, dream, temperature)
     vae = V.load_vae(VAE, compile=False)
-    state = dream.model.initial_state(1)
-    z = held["mu"][:1].astype(np.float32)
-    dream_rng = np.random.default_rng([wm_seed(params), TAG_EVALUATE, 2])
-    dreamed_z = [z[0]]
-    for t in range(length - 1):
-        z, _, _, state, _ = dream.module.step(dream.model, z, held["actions"][t:t + 1], state, temperature, dream_rng)
-        dreamed_z.append(z[0])
     head_row = played[names.index(head)]
     order = np.argsort([e["return"] for e in head_row], kind="stable")
     best, worst = head_row[order[-1]], head_row[order[0]]
     samples = {
-        "real_frames": real, "reconstructions": V.reconstruct(vae, real[: min(length, 64)]),
-        "dream_frames": V.decode(vae, np.stack(dreamed_z)), "dream_actions": held["actions"][:length],
+        "real_frames": real, "reconstructions": V.reconstruct(vae, real[:64]),
+        "dream_frames": V.decode(vae, dream_frames), "dream_actions": dream_actions,
         "best_frames": best["frames"], "best_rewards": best["rewards"],
         "worst_frames": worst["frames"], "worst_rewards": worst["rewards"],
         "episode_seeds": np.array(seeds, np.int64),
