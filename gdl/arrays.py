@@ -42,7 +42,7 @@ def stage_for(path: str | Path) -> str | None:
     path = Path(path)
     if path.suffix != ".npz" or path.parent.parent.name != "data":
         return None
-    stage = {"raw": "data", "processed": "preprocess"}.get(path.parent.name)
+    stage = {"raw": "data", "processed": "preprocess", "tokens": "tokenise"}.get(path.parent.name)
     return f"{stage}@{path.stem}" if stage else None
 
 

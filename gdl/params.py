@@ -52,11 +52,49 @@ class ShapesData(Section):
 
 
 class TextData(Section):
-    min_chars: int = Field(200, ge=0)  # drop stub documents shorter than this
+    # embedded: CPython's pydoc topics (offline). The book's corpora (Kaggle datasets: Kaggle wants an account,
+    # so download the archive yourself and point `url` at it, e.g. file:///data/epirecipes.zip, or at a mirror):
+    #   recipes       Epicurious "full_format_recipes.json" (hugodarwood/epirecipes), the chapter 5 LSTM's data
+    #   wine_reviews  "winemag-data-130k-v2.json" (zynicide/wine-reviews), the chapter 9 GPT's data
+    # The archive (a .zip holding the JSON, or the JSON itself) is checked against `sha256` before it is opened.
+    source: Literal["embedded", "recipes", "wine_reviews"] = "embedded"
+    url: str | None = None  # None: the Kaggle download URL of the source
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+    min_chars: int = Field(200, ge=0)  # drop stub documents shorter than this (embedded source)
+
+    @model_validator(mode="after")
+    def _pinned(self):
+        if self.source != "embedded" and self.sha256 is None:
+            raise ValueError(f"source {self.source!r} needs `sha256`: the SHA-256 of the archive you downloaded "
+                             "(sha256sum <file>), so that a corrupt or different file is refused")
+        return self
 
 
 class ChoralesData(Section):
-    max_files: int = Field(0, ge=0)  # 0 = every Bach chorale in music21's corpus
+    # embedded: music21's bundled Bach chorales (offline). jsb: the book's MuseGAN data, Jsb16thSeparated.npz
+    # (czhuang/JSB-Chorales-dataset). midi: your own MIDI files, e.g. the book's Bach cello suites
+    # (http://www.jsbach.net/midi/cs1-1pre.mid ... cs6-6gig.mid), each pinned by its SHA-256 (sha256sum <file>).
+    # Every download is checked against its SHA-256 before it is opened (gdl/download.py).
+    source: Literal["embedded", "jsb", "midi"] = "embedded"
+    max_files: int = Field(0, ge=0)  # 0 = every chorale (embedded, jsb) or every URL (midi)
+    jsb_url: str = "https://github.com/czhuang/JSB-Chorales-dataset/raw/master/Jsb16thSeparated.npz"
+    jsb_sha256: str = Field("2adcdf0d57880c3763f104555072285fe7f9e3d6049fcc4b9830557b8d4a7820",
+                            pattern=r"^[0-9a-fA-F]{64}$")
+    midi_urls: list[str] = []
+    midi_sha256: list[str] = []  # one per URL, same order
+    on_bad_file: Literal["skip", "fail"] = "skip"  # a MIDI file that is corrupt, truncated or fails its checksum
+
+    @model_validator(mode="after")
+    def _midi_pinned(self):
+        if len(self.midi_urls) != len(self.midi_sha256):
+            raise ValueError(f"midi_urls has {len(self.midi_urls)} entries but midi_sha256 has "
+                             f"{len(self.midi_sha256)}: give one SHA-256 per URL, in the same order")
+        bad = [h for h in self.midi_sha256 if not re.fullmatch(r"[0-9a-fA-F]{64}", h)]
+        if bad:
+            raise ValueError(f"midi_sha256: not a SHA-256 (64 hex digits): {bad[0]!r}")
+        if self.source == "midi" and not self.midi_urls:
+            raise ValueError("source 'midi' needs midi_urls (and their midi_sha256)")
+        return self
 
 
 class Data(Section):
@@ -96,6 +134,32 @@ class Preprocess(Section):
     shapes: DefaultSplits = DefaultSplits()
     text: DefaultSplits = DefaultSplits()
     chorales: DefaultSplits = DefaultSplits()
+
+
+# ---------------------------------------------------------------- data: tokenise --------------------
+class TextTokenise(Section):
+    # Word-level, as the book prepares recipes and wine reviews: lower case, each punctuation mark its own
+    # token. The vocabulary keeps the most frequent training-split tokens; the rest become [UNK].
+    vocab_size: int = Field(10_000, ge=3)
+
+
+class ChoralesTokenise(Section):
+    # The MuseGAN piano-roll layout (bars x steps x pitches x tracks; one track per voice).
+    bars: int = Field(2, ge=1)
+    steps_per_bar: int = Field(16, ge=1)
+    pitches: int = Field(84, ge=12, le=128)
+    lowest_pitch: int = Field(24, ge=0, le=127)  # MIDI number of pitch index 0 (24: C1)
+
+    @model_validator(mode="after")
+    def _within_midi(self):
+        if self.lowest_pitch + self.pitches > 128:
+            raise ValueError(f"lowest_pitch + pitches must be <= 128 (MIDI), got {self.lowest_pitch + self.pitches}")
+        return self
+
+
+class Tokenise(Section):
+    text: TextTokenise = TextTokenise()
+    chorales: ChoralesTokenise = ChoralesTokenise()
 
 
 # ---------------------------------------------------------------- models ----------------------------
@@ -218,6 +282,7 @@ class Core(Section):
     seed: int = Field(42, ge=0)
     data: Data = Data()
     preprocess: Preprocess = Preprocess()
+    tokenise: Tokenise = Tokenise()
     feature_extractor: FeatureExtractors = FeatureExtractors()
     evaluate: Evaluate = Evaluate()
     world_models: WorldModels = WorldModels()

@@ -188,7 +188,7 @@ class ModelReport:
     """A model's inputs, loaded and checked; `array(name)` reads samples/<model>.npz lazily."""
 
     model: str
-    kind: str  # "images" | "points" | "labels"
+    kind: str  # "images" | "points" | "labels" | "tokens" | "pianorolls"
     inputs: dict[str, Input]
     metrics: dict
     meta: dict
@@ -212,7 +212,8 @@ class ModelReport:
 
     @property
     def data(self) -> dict[str, np.ndarray]:
-        """The model's processed dataset (data/processed/<dataset>.npz), read on first use."""
+        """The data the model was trained on (data/processed/<dataset>.npz, or data/tokens/<dataset>.npz for
+        the sequence models), read on first use."""
         if self._data is None:
             inp = self.inputs["data"]
             self._data = load_npz(inp.path, inp.producer)
@@ -230,15 +231,20 @@ class ModelReport:
         a classifier's (n, classes) probabilities on the test split."""
         if self.kind == "images":
             return self.array("samples", ndim=4, last=(1, 3))
-        if self.kind == "labels":
+        if self.kind in ("labels", "tokens"):
             return self.array("samples", ndim=2)
+        if self.kind == "pianorolls":
+            return self.array("samples", ndim=5)
         return self.array("samples", ndim=2, last=2)
+
+
+REPORT_KINDS = ("images", "points", "labels", "tokens", "pianorolls")
 
 
 def load_model_report(model: str, kind: str) -> ModelReport:
     """Load and check everything a model's report reads (the stage calls this before a kernel starts)."""
-    if kind not in ("images", "points", "labels"):
-        raise ValueError(f"kind must be 'images', 'points' or 'labels', got {kind!r}")
+    if kind not in REPORT_KINDS:
+        raise ValueError(f"kind must be one of {REPORT_KINDS}, got {kind!r}")
     inputs = model_inputs(model)
     report = ModelReport(
         model=model, kind=kind, inputs=inputs,
@@ -247,7 +253,8 @@ def load_model_report(model: str, kind: str) -> ModelReport:
         history=load_history(inputs["history"].path, inputs["history"].producer),
     )
     dataset = report.dataset
-    inputs["data"] = Input(Path("data") / "processed" / f"{dataset}.npz", f"preprocess@{dataset}")
+    data = Path(report.meta.get("data") or Path("data") / "processed" / f"{dataset}.npz")
+    inputs["data"] = Input(data, f"{'tokenise' if data.parent.name == 'tokens' else 'preprocess'}@{dataset}")
     report.samples()
     return report
 
@@ -406,8 +413,15 @@ def figure_keys(metrics: dict) -> list[str]:
     return [k for k in top if k not in spreads]
 
 
-def label(key: str) -> str:
-    """Readable name of a figure: 'fid' -> 'FID', 'elbo_bits_per_dim' -> 'bits/dim (elbo bound)'."""
+def label(key: str, meta: dict | None = None) -> str:
+    """Readable name of a figure: 'fid' -> 'FID', 'elbo_bits_per_dim' -> 'bits/dim (elbo bound)'; a sequence
+    model's (its meta lists `streams`): 'nll_nats' -> 'NLL (nats/token)', 'nll_nats_note' -> '..., note'."""
+    if meta and "streams" in meta:
+        for base, text in (("nll_nats", "NLL (nats/token)"), ("perplexity", "perplexity")):
+            if key == base:
+                return text
+            if key.startswith(base + "_"):
+                return f"{text}, {key[len(base) + 1:]}"
     if key in LABELS:
         return LABELS[key]
     for unit, text in LABELS.items():
@@ -441,6 +455,7 @@ def figure_rows(metrics: dict, meta: dict | None = None) -> list[dict]:
     reference_std, gain (how many times better than the baseline; None where undefined)."""
     descriptions = (meta or {}).get("descriptions") or {}
     base, ref = metrics.get("baseline") or {}, metrics.get("reference") or {}
+    data = metrics.get("data") or {}  # the training data's own figures (statistics a model should match)
     rows = []
     for key in figure_keys(metrics):
         d = direction(key, str(descriptions.get(key, "")))
@@ -448,10 +463,11 @@ def figure_rows(metrics: dict, meta: dict | None = None) -> list[dict]:
         gain = None
         if d and m is not None and b is not None and m > 0 and b > 0:
             gain = b / m if d == "lower" else m / b
-        rows.append({"key": key, "label": label(key), "direction": d,
+        rows.append({"key": key, "label": label(key, meta), "direction": d,
                      "model": m, "model_std": _get(metrics, std_key(key)),
                      "baseline": b, "baseline_std": _get(base, std_key(key)),
-                     "reference": _get(ref, key), "reference_std": _get(ref, std_key(key)), "gain": gain})
+                     "reference": _get(ref, key), "reference_std": _get(ref, std_key(key)), "gain": gain,
+                     "data": _get(data, key), "data_std": _get(data, std_key(key))})
     return rows
 
 
@@ -478,6 +494,8 @@ def metrics_frame(rows: list[dict]) -> pd.DataFrame:
                "better than the baseline": "—" if r["gain"] is None else f"×{r['gain']:.3g}"}
         if with_reference:
             row["reference (real data)"] = fmt(r["reference"], r["reference_std"])
+        if any(x.get("data") is not None for x in rows):
+            row["training data"] = fmt(r.get("data"), r.get("data_std"))
         out.append(row)
     return pd.DataFrame(out)
 
@@ -488,7 +506,8 @@ def glossary(rows: list[dict], meta: dict) -> str:
     likelihood = meta.get("likelihood") or []
     lines = []
     for r in rows:
-        text = GLOSSARY.get(r["key"]) or descriptions.get(r["key"], "")
+        text = (descriptions.get(r["key"]) if "streams" in meta else None) or GLOSSARY.get(r["key"]) \
+            or descriptions.get(r["key"], "")
         text = re.sub(r"\s*\((lower|higher) is better\)", "", text)  # the rule follows in its own words
         bound = next((u for u in ("bits_per_dim", "nll_nats") if r["key"].endswith("_" + u)), None)
         if r["key"] in ("bits_per_dim", "nll_nats") and likelihood:
@@ -497,6 +516,9 @@ def glossary(rows: list[dict], meta: dict) -> str:
             text = (f"the same as {LABELS[bound]}, from the model's `{r['key'][: -len(bound) - 1]}`: a looser "
                     f"bound, so never below the {LABELS[bound]} above.")
         rule = {"lower": "lower is better", "higher": "higher is better", None: "direction unknown"}[r["direction"]]
+        if r["direction"] is None and "closer to the training data" in str(descriptions.get(r["key"], "")):
+            rule = "closer to the training data is better"
+            text = re.sub(r"\s*\(closer to the training data's is better\)", "", text)
         lines.append(f"- **{r['label']}** ({rule}): {text}".rstrip(": "))
     if meta.get("baseline"):
         lines.append(f"- **baseline**: {meta['baseline']}, scored the same way.")
@@ -954,3 +976,39 @@ def captioned_grid(images, captions: list[str], ncols: int = 8, cell: float = 1.
         ax.imshow(img, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_title(text, fontsize=7)
     return fig, clipped
+
+
+# ---------------------------------------------------------------- sequence models -------------------------------
+def ngram_frame(report: ModelReport) -> pd.DataFrame:
+    """The model's per-token figures next to both n-gram baselines', one row per figure (strings)."""
+    rows = []
+    for key in figure_keys(report.metrics):
+        row = {"figure": label(key, report.meta), "model": fmt(_get(report.metrics, key), _get(report.metrics, std_key(key)))}
+        for name in ("unigram", "bigram"):
+            section = report.metrics.get(name) or {}
+            row[name] = fmt(_get(section, key), _get(section, std_key(key)))
+        rows.append(row)
+    streams = report.meta.get("streams") or {}
+    if streams:
+        say("Per stream: " + "; ".join(
+            f"`{name}`: {s['targets']:,} test tokens in {s['windows']:,} windows of {s['window']}, vocabulary "
+            f"{s['vocab_size']:,}, unigram add-k {s['unigram_add_k']:g}, bigram discount {s['bigram_discount']:g} "
+            f"(both picked on the validation split)" for name, s in streams.items()) + ".")
+    return pd.DataFrame(rows)
+
+
+def show_text_samples(report: ModelReport) -> None:
+    """The generated continuations as a table: temperature, prompt in bold, continuation."""
+    import html
+
+    texts = report.array("texts", ndim=1)
+    temps = report.array("temperatures", ndim=1, length=len(texts))
+    prompt_lengths = report.array("prompt_lengths", ndim=1, length=len(texts))
+    samples = report.samples()
+    vocab = report.data["vocab"]
+    lines = ["| temperature | sample |", "|---:|:---|"]
+    for t, plen, ids in zip(temps, prompt_lengths, samples):
+        prompt = " ".join(str(vocab[i]) for i in ids[:plen])
+        rest = " ".join(str(vocab[i]) for i in ids[plen:] if i != 0)
+        lines.append(f"| {t:g} | **{html.escape(prompt)}** {html.escape(rest).replace('|', '&#124;')} |")
+    say("\n".join(lines))

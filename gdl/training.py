@@ -78,7 +78,9 @@ def fingerprint(*parts: object) -> str:
     """A short hash of JSON-able config and array contents, naming what a checkpoint was trained on."""
     h = hashlib.sha256()
     for part in parts:
-        if isinstance(part, np.ndarray):
+        if isinstance(part, (tuple, list)) and any(isinstance(p, np.ndarray) for p in part):  # (notes, durations)
+            h.update(fingerprint(*part).encode())
+        elif isinstance(part, np.ndarray):
             h.update(str((part.dtype, part.shape)).encode())
             h.update(np.ascontiguousarray(part).tobytes())
         else:

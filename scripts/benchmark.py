@@ -107,11 +107,11 @@ def plain_fit(model: str, epochs: int) -> dict:
 
     inst, params = families.instance(model), load_params()
     cfg, seed = getattr(params, model), model_seed(params, model)
-    data = load_arrays(f"data/processed/{inst.dataset}.npz")
+    data = load_arrays(inst.data_path)
     set_seed(seed)
     module = inst.family.model()
     net = module.build(cfg, data, seed)
-    x, y, _ = module.train_arrays(data)
+    x, y, _ = module.train_arrays(data, cfg)
     clock, epochs = TrainClock(), min(epochs, cfg.epochs)
     net.fit(x, y, epochs=epochs, batch_size=cfg.batch_size, verbose=0, callbacks=[clock])
     return {"epochs": epochs, "first_epoch_seconds": clock.seconds[0],
@@ -178,6 +178,11 @@ def training_only(cwd: Path, repeat: int, fit_epochs: int) -> dict:
 
 
 # The quality targets of the issues, checked on the metrics a run wrote: (model, description, test).
+def closer_to_data(key: str):
+    """A test: the model's statistic `key` is strictly closer to the training data's than the baseline's."""
+    return lambda m: abs(m[key] - m["data"][key]) < abs(m["baseline"][key] - m["data"][key])
+
+
 QUALITY_TARGETS = [
     ("dcgan", "FID <= 1/3 of the per-pixel baseline's", lambda m: m["fid"] <= m["baseline"]["fid"] / 3),
     ("wgan_gp", "FID <= 1/3 of the per-pixel baseline's", lambda m: m["fid"] <= m["baseline"]["fid"] / 3),
@@ -201,6 +206,13 @@ QUALITY_TARGETS = [
     ("world_models", "V's reconstruction MSE below the mean frame's",
      lambda m: m["reconstruction_mse"] < m["baseline"]["reconstruction_mse"]),
     ("world_models", "M's next-z NLL below N(z_t, sigma^2)'s", lambda m: m["next_z_nll"] < m["baseline"]["next_z_nll"]),
+    # Text and music (issue 8): `baseline` is the better of the unigram and the Kneser-Ney bigram.
+    ("lstm", "perplexity below the better n-gram baseline's", lambda m: m["perplexity"] < m["baseline"]["perplexity"]),
+    ("gpt", "perplexity below the better n-gram baseline's", lambda m: m["perplexity"] < m["baseline"]["perplexity"]),
+    ("music_transformer", "note NLL below the bigram's", lambda m: m["nll_nats_note"] < m["bigram"]["nll_nats_note"]),
+    ("music_transformer", "duration NLL below the bigram's",
+     lambda m: m["nll_nats_duration"] < m["bigram"]["nll_nats_duration"]),
+    *[("musegan", f"{k.upper()} closer to the data's than the baseline's", closer_to_data(k)) for k in ("eb", "upc", "qn")],
 ]
 
 
@@ -217,7 +229,7 @@ def quality(cwd: Path) -> list[dict]:
         except KeyError as exc:
             ok = f"missing {exc}"
         rows.append({"model": model, "target": text, "holds": ok})
-        print(f"{model:12s} {text:52s} {'yes' if ok is True else 'NO' if ok is False else ok}")
+        print(f"{model:18s} {text:52s} {'yes' if ok is True else 'NO' if ok is False else ok}")
     return rows
 
 

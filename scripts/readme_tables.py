@@ -44,12 +44,39 @@ def world_models_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def sequences_table(metrics_dir: Path) -> str:
+    """The token models' per-token NLL next to both n-gram baselines (metrics/<model>.json, evaluate's), and
+    MuseGAN's statistics next to the data's and the baseline's."""
+    lines = ["| model | stream | NLL (nats/token) | perplexity | unigram | bigram |", "|---|---|---:|---:|---:|---:|"]
+    for model in ("lstm", "gpt", "music_transformer"):
+        path = metrics_dir / f"{model}.json"
+        if not path.exists():
+            continue
+        m = json.loads(path.read_text())
+        streams = [""] if "nll_nats" in m else sorted({k[len("nll_nats_"):] for k in m
+                                                       if k.startswith("nll_nats_") and not k.endswith("_std")})
+        for stream in streams:
+            key = "nll_nats" + (f"_{stream}" if stream else "")
+            ppl = "perplexity" + (f"_{stream}" if stream else "")
+            lines.append(f"| {model} | {stream or 'words'} | **{m[key]:.3f}** ± {m[key + '_std']:.3f} | {m[ppl]:.2f} | "
+                         f"{m['unigram'][key]:.3f} | {m['bigram'][key]:.3f} |")
+    path = metrics_dir / "musegan.json"
+    if path.exists():
+        m = json.loads(path.read_text())
+        keys = [k for k in ("eb", "upc", "qn", "td") if k in m]
+        lines += ["", "| musegan | " + " | ".join(k.upper() for k in keys) + " |", "|---|" + "---:|" * len(keys)]
+        for name, section in (("model", m), ("training data", m["data"]), ("baseline (random notes)", m["baseline"])):
+            lines.append(f"| {name} | " + " | ".join(f"{section[k]:.3f}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     readme = ROOT / "README.md"
     text = replace_between(readme.read_text(), "results", (ROOT / "reports/results.md").read_text().strip())
     wm = ROOT / "metrics/world_models.json"
     if wm.exists():
         text = replace_between(text, "world-models", world_models_table(json.loads(wm.read_text())))
+    text = replace_between(text, "sequences", sequences_table(ROOT / "metrics"))
     if len(sys.argv) > 1:
         text = replace_between(text, "benchmark", benchmark_table(json.loads(Path(sys.argv[1]).read_text())))
     readme.write_text(text)

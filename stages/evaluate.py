@@ -14,6 +14,12 @@ What is measured follows from what the family declares (gdl/families/<family>/__
   listed in the .meta.json for the report to draw).
 * labels (a classifier's class probabilities on the test split): accuracy (with a bootstrap std) and
   cross-entropy, next to always predicting the training split's majority class / class frequencies.
+* tokens (text, or a music transformer's note and duration streams): per-token NLL in nats and perplexity
+  on the test split's windows, each with a bootstrap std over windows, next to a smoothed unigram and a
+  Kneser-Ney bigram fitted on the training split and scored on the same windows (gdl/ngrams.py); the
+  better of the two is `baseline`, both are listed under `unigram` and `bigram`. One stream: `nll_nats`,
+  `perplexity`; several: `nll_nats_<stream>`, `perplexity_<stream>`.
+* piano rolls: the family's own statistics (`extra_metrics`), with the training data's under `data`.
 * whatever the family's own `extra_metrics` adds (a CGAN's conditional accuracy, an autoencoder's
   reconstruction error next to PCA's, ...).
 
@@ -33,6 +39,7 @@ from gdl.atomic import write_json
 from gdl.download import sha256_file
 from gdl.metrics import fid, fid_bootstrap_std, gaussian_nll, kid
 from gdl.params import model_seed
+from gdl.sequences import VocabularyError
 from stages.common import fail, model_args, quiet_tensorflow
 from stages.sample import load_model
 
@@ -46,6 +53,12 @@ DESCRIPTIONS = {
                          "data, well below 1 means samples copy training images",
     "accuracy": "share of test examples whose most probable class is the true one (higher is better)",
     "cross_entropy_nats": "mean -log p(true class) on the test split, nats per example (lower is better)",
+}
+TOKEN_DESCRIPTIONS = {
+    "nll_nats": "negative log-likelihood of the test split's tokens{stream}, nats per token, each predicted from "
+                "the tokens before it in its window; ± its bootstrap std over windows (lower is better)",
+    "perplexity": "exp(NLL){stream}: the number of equally likely tokens the model hesitates between on average "
+                  "(lower is better)",
 }
 NEAREST_PAIRS = 8  # closest sample/training-image pairs listed for the report
 
@@ -121,20 +134,66 @@ def label_figures(probabilities: np.ndarray, data: dict, ev, seed: int) -> tuple
     return figures(correct, probabilities[np.arange(len(y)), y]), figures(majority, frequencies[y])
 
 
+def token_figures(module, model, data: dict, ev, seed: int) -> tuple[dict, dict, dict, dict, dict]:
+    """Per-token NLL and perplexity of every stream of the model and of the n-gram baselines, on the same
+    test windows: -> (model, better baseline, unigram, bigram, meta)."""
+    from gdl import ngrams
+    from gdl.sequences import windows
+
+    scored = module.token_log_likelihood(model, data, "test")
+    figures, best, uni, bi, meta = {}, {}, {}, {}, {"streams": {}}
+    for stream, (w, logp) in scored.items():
+        ids = "ids" if stream == "tokens" else f"{stream}_ids"
+        suffix = "" if len(scored) == 1 else f"_{stream}"
+        vocab_size = len(data["vocab" if stream == "tokens" else f"{stream}_vocab"])
+        val = windows(data[f"val_{ids}"], data["val_offsets"], w.shape[1] - 1)
+        unigram, bigram = ngrams.fit_baselines((data[f"train_{ids}"], data["train_offsets"]), val, vocab_size)
+
+        def measure(lp):
+            nll = ngrams.mean_nll(lp, w)
+            std = ngrams.bootstrap_std(lp, w, ev.bootstrap, seed)
+            return {f"nll_nats{suffix}": nll, f"nll_nats{suffix}_std": std, f"perplexity{suffix}": math.exp(nll),
+                    f"perplexity{suffix}_std": math.exp(nll) * std}  # delta method
+
+        figures.update(measure(logp))
+        u, b = measure(ngrams.score(unigram, w)), measure(ngrams.score(bigram, w))
+        uni.update(u)
+        bi.update(b)
+        best.update(b if b[f"nll_nats{suffix}"] <= u[f"nll_nats{suffix}"] else u)
+        meta["streams"][stream] = {"targets": int((w[:, 1:] != 0).sum()), "windows": int(len(w)),
+                                   "window": int(w.shape[1] - 1), "vocab_size": vocab_size,
+                                   "unigram_add_k": unigram.k, "bigram_discount": bigram.discount,
+                                   "baseline": "bigram" if best[f"nll_nats{suffix}"] == b[f"nll_nats{suffix}"]
+                                   else "unigram"}
+    return figures, best, uni, bi, meta
+
+
 def main(argv=None) -> None:
     inst, stage, params = model_args("evaluate", __doc__, argv)
     quiet_tensorflow()
     family, ev, seed = inst.family, params.evaluate, model_seed(params, inst.name)
-    figures, baseline, reference = {}, {}, {}
-    meta = {"model": inst.name, "family": family.name, "dataset": inst.dataset, "seed": seed}
+    figures, baseline, reference, sections = {}, {}, {}, {}
+    meta = {"model": inst.name, "family": family.name, "dataset": inst.dataset, "data": inst.data_path, "seed": seed}
     descriptions = dict(DESCRIPTIONS)
     try:
-        data = load_arrays(f"data/processed/{inst.dataset}.npz")
+        data = load_arrays(inst.data_path)
         outputs = load_arrays(f"samples/{inst.name}.npz")
         samples = outputs["samples"]
         module, model = load_model(inst, params, data, seed)
-        meta.update(num_test=int(len(data["test_x"])))
-        if family.samples != "labels":  # a classifier's "samples" are its predictions for the test split
+        if "test_x" in data:
+            meta.update(num_test=int(len(data["test_x"])))
+        if family.samples == "tokens":
+            figures, baseline, sections["unigram"], sections["bigram"], token_meta = token_figures(
+                module, model, data, ev, seed)
+            meta.update(token_meta)
+            for key in (k for k in figures if not k.endswith("_std")):
+                base = "nll_nats" if key.startswith("nll_nats") else "perplexity"
+                stream = key[len(base) + 1:]
+                descriptions[key] = TOKEN_DESCRIPTIONS[base].format(stream=f" ({stream} stream)" if stream else "")
+            meta["num_test"] = sum(s["targets"] for s in token_meta["streams"].values())
+            meta["baseline"] = ("the better of a smoothed unigram and a Kneser-Ney bigram model fitted on the "
+                                "training split (both under `unigram` and `bigram`)")
+        elif family.samples != "labels":  # a classifier's "samples" are its predictions for the test split
             meta["num_samples"] = int(len(samples))
         ruler = None
         if family.samples == "images":
@@ -171,11 +230,15 @@ def main(argv=None) -> None:
             figures.update(extra.get("figures", {}))
             baseline.update(extra.get("baseline", {}))
             reference.update(extra.get("reference", {}))
+            if extra.get("data"):
+                sections["data"] = extra["data"]
             descriptions.update(extra.get("descriptions", {}))
             meta.update(extra.get("meta", {}))
+    except VocabularyError as exc:
+        fail(stage, str(exc))
     except (DataFileError, FileNotFoundError, OSError, ValueError, KeyError) as exc:
         fail(stage, f"{type(exc).__name__}: {exc}")
-    metrics = {**figures, "baseline": baseline, **({"reference": reference} if reference else {})}
+    metrics = {**figures, "baseline": baseline, **({"reference": reference} if reference else {}), **sections}
     meta["descriptions"] = {k: v for k, v in descriptions.items() if k in figures}
     write_json(f"metrics/{inst.name}.json", metrics)
     write_json(f"metrics/{inst.name}.meta.json", meta)

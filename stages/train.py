@@ -25,6 +25,7 @@ import time
 from gdl.arrays import DataFileError, load_arrays
 from gdl.atomic import atomic_dir, write_json
 from gdl.params import model_seed
+from gdl.sequences import vocab_of
 from stages.common import fail, model_args, quiet_tensorflow
 
 STARTED = time.time()  # the fallback for the process's start time, where /proc cannot tell
@@ -59,7 +60,7 @@ def main(argv=None) -> None:
     quiet_tensorflow()
     cfg, seed = getattr(params, inst.name), model_seed(params, inst.name)
     try:
-        data = load_arrays(f"data/processed/{inst.dataset}.npz")
+        data = load_arrays(inst.data_path)
     except DataFileError as exc:
         fail(stage, str(exc))
 
@@ -77,7 +78,7 @@ def main(argv=None) -> None:
     set_seed(seed)
     family, module = inst.family, inst.family.model()
     model = module.build(cfg, data, seed)
-    x, y, validation = module.train_arrays(data)
+    x, y, validation = module.train_arrays(data, cfg)
     checkpoint = Checkpoint(f"checkpoints/{inst.name}", fingerprint(cfg.model_dump(), seed, x))
     commit = commit_id()
     result = fit_with_resume(
@@ -85,16 +86,21 @@ def main(argv=None) -> None:
         checkpoint=checkpoint, experiment=family.name, run_name=f"{family.name}-{inst.dataset}-{commit}",
         tags={"family": family.name, "model": inst.name, "dataset": inst.dataset, "commit": commit},
         params={"seed": seed, "dataset": inst.dataset, **cfg.model_dump()},
-        # (a classifier has no samples to draw: its report shows what it gets wrong)
-        log_samples=None if family.samples == "labels" else lambda m, epoch: log_samples_to_mlflow(family, m, epoch, seed))
+        # (a classifier has no samples to draw: its report shows what it gets wrong; token and piano-roll
+        # models' samples are drawn in their reports)
+        log_samples=(lambda m, epoch: log_samples_to_mlflow(family, m, epoch, seed))
+        if family.samples in ("images", "points") else None)
     history = result.history
     with atomic_dir(f"models/{inst.name}") as out:
         model.save_weights(out / "model.weights.h5")
         (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+        if vocab_of(data):  # what the model's token ids mean: sample and evaluate refuse any other tokenisation
+            (out / "vocab.json").write_text(json.dumps(vocab_of(data), indent=0, ensure_ascii=False) + "\n")
     write_json(f"plots/train/{inst.name}.json", curves(history))
     checkpoint.clear()  # finished: a later run (new code, same params) must train from scratch
     print(f"{stage}: final " + ", ".join(f"{k}={v[-1]:.4f}" for k, v in history.items() if k != "epoch"))
-    report_time(stage, result, "images" if family.samples == "labels" else family.samples, time.time() - started)
+    unit = {"labels": "images", "tokens": "windows"}.get(family.samples, family.samples)
+    report_time(stage, result, unit, time.time() - started)
 
 
 def time_figures(result, stage_seconds: float) -> dict[str, float]:

@@ -41,7 +41,10 @@ def test_repro_builds_every_output(repo):
     # data + preprocess per dataset, train/sample/evaluate/report per model, the summary; not the frozen rulers;
     # World Models: a stage per shard, V, encode, M, a controller per mode, evaluate, report
     shards = yaml.safe_load((repo / "params.yaml").read_text())["world_models"]["rollouts"]["shards"]
-    assert len(ran(log)) == 2 * 5 + 4 * len(models) + 1 + len(shards) + 7
+    dag = {k: v for d in yaml.safe_load((repo / "dvc.yaml").read_text())["vars"] for k, v in d.items()}
+    # (+ tokenise per tokenised dataset, midi per music model)
+    assert len(ran(log)) == 2 * 5 + len(dag["tokenised"]) + 4 * len(models) + len(dag["music_models"]) + 1 \
+        + len(shards) + 7
     for path in ["data/processed/chorales.npz", "models/vae/model.weights.h5", "samples/realnvp.npz",
                  "models/vae_shapes/model.weights.h5", "plots/train/vae.json", "reports/vae.html",
                  "reports/vae_shapes.html", "reports/realnvp.html", "reports/summary.html", "reports/results.md"]:
@@ -61,6 +64,38 @@ def test_repro_builds_every_output(repo):
     assert meta["backbone"] == {"name": "domain", "path": "backbones/shapes.weights.h5",
                                 "sha256": hashlib.sha256(ruler.read_bytes()).hexdigest()}
     assert "data:image/png;base64" in (repo / "reports/vae.html").read_text()
+
+
+def test_sequence_models_are_scored_next_to_ngram_baselines(repo):
+    for model, keys in {"lstm": ["nll_nats", "perplexity"], "gpt": ["nll_nats", "perplexity"],
+                        "music_transformer": ["nll_nats_note", "nll_nats_duration"]}.items():
+        metrics = json.loads((repo / f"metrics/{model}.json").read_text())
+        for key in keys:
+            for section in (metrics, metrics["baseline"], metrics["unigram"], metrics["bigram"]):
+                assert isinstance(section[key], float) and section[key] > 0, (model, key)
+        assert json.loads((repo / f"models/{model}/vocab.json").read_text())  # what its token ids mean
+    musegan = json.loads((repo / "metrics/musegan.json").read_text())
+    assert set(musegan["baseline"]) <= set(musegan) and set(musegan["data"]) <= set(musegan)
+    for model in ("music_transformer", "musegan"):
+        midi = sorted((repo / f"samples/{model}_midi").glob("*.mid"))
+        assert midi and all(p.read_bytes().startswith(b"MThd") for p in midi)
+    assert "data:image/png;base64" in (repo / "reports/gpt.html").read_text()
+
+
+def test_a_model_refuses_data_tokenised_differently(repo):
+    import numpy as np
+
+    tokens = repo / "data/tokens/text.npz"
+    saved = tokens.read_bytes()
+    try:
+        data = dict(np.load(tokens))
+        data["vocab"] = np.concatenate([data["vocab"][:2], data["vocab"][3:4], data["vocab"][2:3], data["vocab"][4:]])
+        np.savez(tokens, **data)
+        proc = run(repo, sys.executable, "-m", "stages.sample", "lstm", check=False)
+        assert proc.returncode == 1
+        assert "models/lstm/vocab.json" in proc.stderr and "another tokenisation" in proc.stderr
+    finally:
+        tokens.write_bytes(saved)
 
 
 def test_world_models_chain_scores_every_policy_with_the_same_keys(repo):

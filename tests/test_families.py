@@ -12,8 +12,29 @@ from gdl import families
 from gdl.params import Data, Training, profile
 
 
+def token_data(rng) -> dict:
+    """Both token layouts (gdl/sequences.py): words (`vocab`, `<split>_ids`) and aligned note/duration
+    streams (`note_vocab`, `<split>_note_ids`, ...), sharing offsets: 3 sequences per split."""
+    data = {"vocab": np.array(["", "[UNK]"] + [f"w{i}" for i in range(20)]),
+            "note_vocab": np.array(["", "[UNK]", "START", "rest", "C4", "D4", "E4"]),
+            "duration_vocab": np.array(["", "[UNK]", "0.0", "0.25", "0.5", "1.0"])}
+    for split, lengths in (("train", [40, 25, 60]), ("val", [20, 12, 30]), ("test", [20, 15, 25])):
+        total = sum(lengths)
+        data[f"{split}_offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        data[f"{split}_ids"] = rng.integers(2, 22, total).astype(np.int32)
+        data[f"{split}_note_ids"] = rng.integers(3, 7, total).astype(np.int32)
+        data[f"{split}_duration_ids"] = rng.integers(3, 6, total).astype(np.int32)
+        data[f"{split}_pianorolls"] = np.zeros((8, 2, 16, 84, 4), np.uint8)
+        pitch = rng.integers(30, 50, (8, 2, 16, 4))
+        np.put_along_axis(data[f"{split}_pianorolls"], pitch[:, :, :, None, :], 1, axis=3)
+    data.update(pianoroll_lowest_pitch=np.array(24), pianoroll_tracks=np.array(["soprano", "alto", "tenor", "bass"]))
+    return data
+
+
 def synthetic_data(kind: str, n: int = 64) -> dict:
     rng = np.random.default_rng(0)
+    if kind in ("tokens", "pianorolls"):
+        return token_data(rng)
     if kind in ("images", "labels"):  # 256-level images in [0, 1], as the image datasets are preprocessed
         make = lambda m: (rng.integers(0, 256, (m, 16, 16, 1)) / 255).astype(np.float32)  # noqa: E731
     else:
@@ -54,7 +75,7 @@ def trained(request):
     data = synthetic_data(family.samples)
     module = family.model()
     model = module.build(cfg, data, seed=0)
-    x, y, validation = module.train_arrays(data)
+    x, y, validation = module.train_arrays(data, cfg)
     model.fit(x, y, epochs=1, batch_size=16, validation_data=validation, verbose=0)
     return family, cfg, data, module, model
 
@@ -71,6 +92,8 @@ def test_sample_shape_dtype_range(trained):
     family, cfg, data, module, model = trained
     if family.samples == "labels":
         return check_class_probabilities(family, data, module, model)
+    if family.samples in ("tokens", "pianorolls"):
+        return check_sequence_samples(family, data, module, model)
     samples = module.sample(model, 10, seed=1)
     assert samples.shape == (10, *data["train_x"].shape[1:]) and samples.dtype == np.float32
     assert np.isfinite(samples).all()
@@ -80,6 +103,19 @@ def test_sample_shape_dtype_range(trained):
     outputs = module.sample_outputs(model, data, 12, seed=1)
     assert outputs["samples"].shape == (12, *data["train_x"].shape[1:])
     assert all(isinstance(v, np.ndarray) and v.dtype != object for v in outputs.values())
+
+
+def check_sequence_samples(family, data, module, model):
+    """Token ids (never pad) or binary piano rolls of the data's layout; a seed fixes them."""
+    samples = module.sample(model, 3, seed=1)
+    np.testing.assert_array_equal(samples, module.sample(model, 3, seed=1))
+    if family.samples == "tokens":
+        assert samples.ndim == 2 and len(samples) == 3 and samples.min() >= 1
+    else:
+        assert samples.shape[1:] == data["train_pianorolls"].shape[1:] and set(np.unique(samples)) <= {0, 1}
+    out = module.sample_outputs(model, data, 12, seed=1)
+    assert list(out)[0] == "samples" or "samples" in out
+    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in out.values())
 
 
 def check_class_probabilities(family, data, module, model):
@@ -95,6 +131,11 @@ def check_class_probabilities(family, data, module, model):
 
 def test_log_likelihood_is_finite_where_declared(trained):
     family, cfg, data, module, model = trained
+    if family.samples == "tokens":  # per-token log-probabilities of every stream, for the evaluate stage
+        for stream, (w, logp) in module.token_log_likelihood(model, data, "test").items():
+            assert logp.shape == (len(w), w.shape[1] - 1) and np.isfinite(logp).all(), stream
+            assert (logp[w[:, 1:] != 0] < 0).all()
+        return
     if not family.likelihood:
         assert not hasattr(module, "log_likelihood")
         return

@@ -39,3 +39,10 @@ def test_readme_world_models_table_is_the_committed_metrics():
 
     metrics = json.loads((ROOT / "metrics/world_models.json").read_text())
     assert world_models_table(metrics) in (ROOT / "README.md").read_text()
+
+
+def test_readme_sequence_models_table_is_the_committed_metrics():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from readme_tables import sequences_table
+
+    assert sequences_table(ROOT / "metrics") in (ROOT / "README.md").read_text()

@@ -1,6 +1,26 @@
-"""Bach chorales from music21's bundled corpus, flattened to integer note events.
+"""Bach chorales (or other MIDI music), flattened to integer note events.
 
-Which files: ``music21.corpus.getComposer("bach")`` in sorted path order, keeping the scores only:
+Sources (``params.data.chorales.source``), all giving the raw arrays below:
+
+* ``embedded`` (default): music21's bundled corpus, offline (details next).
+* ``jsb``: the book's MuseGAN data, ``Jsb16thSeparated.npz`` (github czhuang/JSB-Chorales-dataset; URL
+  ``jsb_url``, pinned ``jsb_sha256``): a dict of ``train``/``valid``/``test`` object arrays, each chorale a
+  (T, 4) float array of MIDI pitches per sixteenth note, NaN for a rest. The columns are soprano, alto,
+  tenor, bass (the dataset's README says so, and the rows of its JSON twin agree, e.g. [74, 70, 65, 58]; a
+  file whose columns' mean pitches do not fall from 0 to 3 gets a warning). The pickles inside need ``allow_pickle``, so the archive is opened
+  only after :func:`gdl.download.fetch` has matched its SHA-256 (a mismatch leaves no file behind). The
+  file does not tell held notes from repeated ones: each run of one pitch in a voice becomes one note.
+  Pieces are named ``jsb/<split>/<index>``, with 4 parts (Soprano, Alto, Tenor, Bass), key_sharps 0 and
+  time 4/4 (the file has neither); the file's own split is not kept (:func:`preprocess` splits every
+  source the same way).
+* ``midi``: MIDI files (``midi_urls``, each pinned by the ``midi_sha256`` at the same position; e.g. the
+  book's Bach cello suites), parsed by music21 like the corpus files, named ``midi/<file name>``. A file
+  that fails its checksum, is cut short (checked by :func:`midi_problem`: music21 alone would read the
+  first half of a truncated file without a word), or that music21 cannot read is a *bad file*: with
+  ``on_bad_file: skip`` it gets a warning naming it and the stage output counts the skipped files; with
+  ``fail`` the stage stops with an error naming it.
+
+Which files (embedded): ``music21.corpus.getComposer("bach")`` in sorted path order, keeping the scores only:
 the 20 ``choraleAnalyses/*.rntxt`` files are Roman-numeral analyses, not music, and the three
 ``.krn`` (Humdrum) files duplicate ``.mxl`` files of the same chorale, so both are left out
 (``params.data.chorales.max_files > 0`` then keeps the first ``max_files``). Each file is parsed with
@@ -46,6 +66,7 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.parse
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path
@@ -58,6 +79,10 @@ NOTE_COLUMNS = ("chorale", "part", "onset", "duration", "pitch")
 PER_CHORALE = ("names", "parts", "part_names", "key_sharps", "time_numerator", "time_denominator")
 MAX_FAILURE_RATE = 0.10
 PARALLEL_MIN_FILES = 40  # below this, worker start-up costs more than it saves
+JSB_SPLITS = ("train", "valid", "test")
+JSB_PARTS = ("Soprano", "Alto", "Tenor", "Bass")
+JSB_DEST = Path("data/downloads/Jsb16thSeparated.npz")
+MIDI_DEST = Path("data/downloads/midi")
 _SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn", ".mid", ".midi", ".abc")
 
 
@@ -138,7 +163,9 @@ def parse_chorale(path: str | Path) -> dict:
     return {
         "notes": notes.astype(np.int32),
         "parts": len(parts),
-        "part_names": [str(p.partName or p.id or "") for p in parts],
+        # music21 gives MIDI tracks without a name an id() number as id: name them by position instead.
+        "part_names": [str(p.partName or (p.id if isinstance(p.id, str) else "") or f"Part {i + 1}")
+                       for i, p in enumerate(parts)],
         "key_sharps": int(ks.sharps) if ks is not None else 0,
         "time_numerator": int(ts.numerator) if ts is not None else 0,
         "time_denominator": int(ts.denominator) if ts is not None else 0,
@@ -166,50 +193,29 @@ def _sort_rows(notes: np.ndarray) -> np.ndarray:
     return notes[order]
 
 
-def acquire(cfg, seed: int) -> dict[str, np.ndarray]:
-    del seed  # the corpus is fixed
+def _parse_all(paths: list[str], desc: str, reader=None) -> list[dict | str]:
+    """parse_chorale of each path, or its error message; in input order, in parallel when it pays."""
     from tqdm import tqdm
 
-    files = corpus_files()
-    if cfg.max_files > 0:
-        files = files[: cfg.max_files]
-    if not files:
-        raise RuntimeError("music21's corpus has no Bach chorales (is music21 installed completely?)")
-
-    paths = [str(path) for _, path in files]
+    reader = reader or _parse_or_error
     workers = _workers() if len(paths) >= PARALLEL_MIN_FILES else 1
-    bar = tqdm(total=len(paths), desc="chorales", unit="file", file=sys.stderr)
-    with bar:
+    results: list[dict | str] = []
+    with tqdm(total=len(paths), desc=desc, unit="file", file=sys.stderr) as bar:
         if workers > 1:
             # map() yields in input order, so the output does not depend on scheduling.
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                results = []
-                for result in pool.map(_parse_or_error, paths, chunksize=4):
+                for result in pool.map(reader, paths, chunksize=4):
                     results.append(result)
                     bar.update()
         else:
-            results = []
             for path in paths:
-                results.append(_parse_or_error(path))
+                results.append(reader(path))
                 bar.update()
+    return results
 
-    kept: list[tuple[str, dict]] = []
-    failures = 0
-    for (name, _), result in zip(files, results):
-        if isinstance(result, str):
-            failures += 1
-            print(f"warning: skipping {name}: music21 could not parse it ({result})", file=sys.stderr)
-        elif len(result["notes"]) == 0:
-            failures += 1
-            print(f"warning: skipping {name}: no notes", file=sys.stderr)
-        else:
-            kept.append((name, result))
-    if failures > MAX_FAILURE_RATE * len(files):
-        raise RuntimeError(f"{failures} of {len(files)} chorales could not be read "
-                           f"(more than {MAX_FAILURE_RATE:.0%}); see the warnings above")
-    if failures:
-        print(f"warning: {failures} of {len(files)} chorales skipped", file=sys.stderr)
 
+def _raw_arrays(kept: list[tuple[str, dict]]) -> dict[str, np.ndarray]:
+    """The raw arrays (module docstring) of parsed pieces [(name, parse_chorale result)]."""
     max_parts = max(r["parts"] for _, r in kept)
     notes = []
     for index, (_, result) in enumerate(kept):
@@ -227,9 +233,218 @@ def acquire(cfg, seed: int) -> dict[str, np.ndarray]:
     }
 
 
+def acquire(cfg, seed: int) -> dict[str, np.ndarray]:
+    """Raw note rows of ``cfg.source`` (``embedded`` when cfg has no ``source``); ``seed`` is unused."""
+    del seed  # every source is fixed data
+    source = getattr(cfg, "source", "embedded")
+    if source == "jsb":
+        return _acquire_jsb(cfg)
+    if source == "midi":
+        return _acquire_midi(cfg)
+    if source != "embedded":  # pragma: no cover - params validation rules this out
+        raise ValueError(f"unknown chorales source {source!r}")
+
+    files = corpus_files()
+    if cfg.max_files > 0:
+        files = files[: cfg.max_files]
+    if not files:
+        raise RuntimeError("music21's corpus has no Bach chorales (is music21 installed completely?)")
+    results = _parse_all([str(path) for _, path in files], "chorales")
+
+    kept: list[tuple[str, dict]] = []
+    failures = 0
+    for (name, _), result in zip(files, results):
+        if isinstance(result, str):
+            failures += 1
+            print(f"warning: skipping {name}: music21 could not parse it ({result})", file=sys.stderr)
+        elif len(result["notes"]) == 0:
+            failures += 1
+            print(f"warning: skipping {name}: no notes", file=sys.stderr)
+        else:
+            kept.append((name, result))
+    if failures > MAX_FAILURE_RATE * len(files):
+        raise RuntimeError(f"{failures} of {len(files)} chorales could not be read "
+                           f"(more than {MAX_FAILURE_RATE:.0%}); see the warnings above")
+    if failures:
+        print(f"warning: {failures} of {len(files)} chorales skipped", file=sys.stderr)
+    return _raw_arrays(kept)
+
+
+# ---------------------------------------------------------------- source: jsb ---------------------------
+
+
+def jsb_notes(piece: np.ndarray) -> np.ndarray:
+    """Note rows (chorale 0, part, onset, duration, pitch) of one (T, 4) JSB chorale (NaN = rest).
+
+    The file stores a pitch per voice per sixteenth and does not tell a held note from a repeated one, so
+    each run of one pitch in a voice becomes one note (as MuseGAN's piano rolls see it anyway).
+    """
+    steps = np.nan_to_num(np.asarray(piece, dtype=np.float64), nan=-1.0)
+    rows = []
+    for part in range(steps.shape[1]):
+        voice = np.rint(steps[:, part]).astype(np.int64)
+        starts = np.flatnonzero(np.r_[True, voice[1:] != voice[:-1]])
+        ends = np.r_[starts[1:], len(voice)]
+        sounding = voice[starts] >= 0
+        block = np.zeros((int(sounding.sum()), 5), np.int64)
+        block[:, 1] = part
+        block[:, 2] = starts[sounding]
+        block[:, 3] = (ends - starts)[sounding]
+        block[:, 4] = voice[starts][sounding]
+        rows.append(block)
+    return np.concatenate(rows) if rows else np.zeros((0, 5), np.int64)
+
+
+def read_jsb(path: str | Path) -> dict[str, list[np.ndarray]]:
+    """{"train"|"valid"|"test": [(T, 4) float arrays]} of a Jsb16thSeparated.npz whose SHA-256 was checked.
+
+    The archive holds pickled object arrays (saved by Python 2, hence latin1), so it needs allow_pickle:
+    call this only on a file fetch() has verified. Anything unreadable is a DataFileError naming the file.
+    """
+    from gdl.arrays import DataFileError
+
+    try:
+        with np.load(path, allow_pickle=True, encoding="latin1") as f:
+            pieces = {split: [np.asarray(p, dtype=np.float64) for p in f[split]] for split in JSB_SPLITS}
+    except Exception as exc:  # noqa: BLE001 - zip, pickle, key errors: all mean not the file we expect
+        raise DataFileError(f"{path}: not a readable JSB chorales archive ({type(exc).__name__}: {exc})") from None
+    for split, items in pieces.items():
+        for i, p in enumerate(items):
+            if p.ndim != 2 or p.shape[1] != len(JSB_PARTS):
+                raise DataFileError(f"{path}: {split}[{i}] has shape {p.shape}, expected (steps, 4)")
+    return pieces
+
+
+def _acquire_jsb(cfg) -> dict[str, np.ndarray]:
+    from gdl.download import fetch
+
+    # fetch returns only once the file has the pinned SHA-256 (a mismatch leaves nothing behind), and only
+    # then is the pickle-bearing archive opened.
+    path = fetch(cfg.jsb_url, JSB_DEST, cfg.jsb_sha256)
+    pieces = read_jsb(path)
+    # Columns are soprano, alto, tenor, bass (the dataset's README; its first chorales start e.g. [74, 70, 65, 58]).
+    # Say so loudly if a mirror's file disagrees: the mean pitch should fall from column 0 to column 3.
+    sounding = [p for items in pieces.values() for p in items if len(p)]
+    means = np.nanmean(np.concatenate(sounding), axis=0) if sounding else np.zeros(len(JSB_PARTS))
+    if not np.all(np.diff(means) < 0):
+        print(f"warning: {path}: the voices' mean pitches {np.round(means, 1).tolist()} do not fall from "
+              "soprano to bass; the columns may not be in SATB order", file=sys.stderr)
+    kept = []
+    for split in JSB_SPLITS:
+        for i, piece in enumerate(pieces[split]):
+            notes = jsb_notes(piece)
+            if len(notes) == 0:
+                print(f"warning: skipping jsb/{split}/{i:04d}: no notes", file=sys.stderr)
+                continue
+            kept.append((f"jsb/{split}/{i:04d}", {"notes": notes.astype(np.int32), "parts": len(JSB_PARTS),
+                                                  "part_names": list(JSB_PARTS), "key_sharps": 0,
+                                                  "time_numerator": 4, "time_denominator": 4}))
+    if cfg.max_files > 0:
+        kept = kept[: cfg.max_files]
+    if not kept:
+        raise RuntimeError(f"{path}: no chorale with notes")
+    return _raw_arrays(kept)
+
+
+# ---------------------------------------------------------------- source: midi --------------------------
+
+
+def _midi_dest(url: str, sha256: str) -> Path:
+    name = Path(urllib.parse.urlparse(url).path).name or "file"
+    if Path(name).suffix.lower() not in (".mid", ".midi"):
+        name += ".mid"  # music21 picks its reader by suffix
+    return MIDI_DEST / f"{sha256[:12].lower()}-{name}"
+
+
+def midi_problem(path: str | Path) -> str | None:
+    """What is structurally wrong with a standard MIDI file, or None.
+
+    music21 reads a file cut short without complaint (it keeps the notes before the cut), so the chunk
+    structure is checked first: the header, then every chunk's declared length against the bytes there,
+    as many tracks as the header promises, each closed by an End of Track event.
+    """
+    data = Path(path).read_bytes()
+    if len(data) < 14 or data[:4] != b"MThd":
+        return "not a MIDI file (no MThd header)"
+    header = int.from_bytes(data[4:8], "big")
+    tracks = int.from_bytes(data[10:12], "big")
+    pos, found = 8 + header, 0
+    while pos < len(data):
+        if pos + 8 > len(data):
+            return f"truncated: {len(data) - pos} stray byte(s) after the last chunk"
+        kind, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "big")
+        if pos + 8 + size > len(data):
+            return f"truncated: chunk {found + 1} declares {size} bytes, {len(data) - pos - 8} present"
+        if kind == b"MTrk":
+            found += 1
+            if data[pos + 8 + size - 3:pos + 8 + size] != b"\xff\x2f\x00":
+                return f"track {found} has no End of Track event"
+        pos += 8 + size
+    if found < tracks:
+        return f"truncated: the header promises {tracks} track(s), the file holds {found}"
+    return None
+
+
+def _read_midi(path: str) -> dict | str:
+    problem = midi_problem(path)
+    if problem is not None:
+        return problem
+    result = _parse_or_error(path)
+    return f"music21 could not read it ({result})" if isinstance(result, str) else result
+
+
+def _acquire_midi(cfg) -> dict[str, np.ndarray]:
+    """Each URL fetched against its SHA-256 and parsed by music21; bad files skipped or fatal (on_bad_file)."""
+    from gdl.arrays import DataFileError
+    from gdl.download import ChecksumError, fetch
+
+    pairs = list(zip(cfg.midi_urls, cfg.midi_sha256))
+    if cfg.max_files > 0:
+        pairs = pairs[: cfg.max_files]
+    if not pairs:
+        raise ValueError("source 'midi' needs midi_urls and midi_sha256")
+
+    def bad(name: str, why: str) -> None:
+        if cfg.on_bad_file == "fail":
+            raise DataFileError(f"bad MIDI file {name}: {why} (on_bad_file: fail; set skip to leave it out)")
+        print(f"warning: skipping bad MIDI file {name}: {why}", file=sys.stderr)
+
+    names, paths, skipped = [], [], []
+    for url, sha in pairs:
+        name = f"midi/{Path(urllib.parse.urlparse(url).path).name or url}"
+        try:
+            # A transfer cut short fails the checksum; the file is then never kept, let alone opened.
+            paths.append(str(fetch(url, _midi_dest(url, sha), sha)))
+            names.append(name)
+        except ChecksumError as exc:
+            bad(name, str(exc))
+            skipped.append(name)
+    results = _parse_all(paths, "midi", reader=_read_midi)
+    kept = []
+    for name, result in zip(names, results):
+        if isinstance(result, str) or len(result["notes"]) == 0:
+            bad(name, result if isinstance(result, str) else "no notes")
+            skipped.append(name)
+        else:
+            kept.append((name, result))
+    # The count goes to stdout, into the stage's own output, not only to the warnings on stderr.
+    print(f"chorales: {len(kept)} of {len(pairs)} MIDI files read, {len(skipped)} bad file(s) skipped"
+          + (f": {', '.join(skipped)}" if skipped else ""))
+    if not kept:
+        raise DataFileError(f"none of the {len(pairs)} MIDI files could be read; see the warnings above")
+    return _raw_arrays(kept)
+
+
 def chorale_group(name: str) -> str:
-    """The chorale a file is a version of: ``bach/bwv18.5-lz.mxl`` and ``bach/bwv18.5-w.mxl`` -> ``bwv18.5``."""
-    return Path(str(name)).stem.split("-")[0]
+    """The chorale a file is a version of: ``bach/bwv18.5-lz.mxl`` and ``bach/bwv18.5-w.mxl`` -> ``bwv18.5``.
+
+    Only the corpus's own names have versions; any other piece (``jsb/train/0007``, ``midi/cs1-1pre.mid``)
+    is a group of its own.
+    """
+    name = str(name)
+    if not name.startswith("bach/"):
+        return name
+    return Path(name).stem.split("-")[0]
 
 
 def preprocess(raw: dict[str, np.ndarray], cfg, seed: int) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ A family is a package ``gdl/families/<name>/`` holding
 * ``model.py``: the model, and the functions every stage calls::
 
       build(cfg, data, seed)              -> compiled keras.Model with its weights created
-      train_arrays(data)                  -> (x, y, validation_data) for keras `fit`
+      train_arrays(data, cfg)             -> (x, y, validation_data) for keras `fit`
       sample(model, n, seed)              -> n samples, of the family's `samples` kind
       sample_outputs(model, data, n, seed) -> arrays for samples/<instance>.npz (`samples` + what the
                                              report draws: reconstructions, latents, ...)
@@ -45,8 +45,9 @@ import yaml
 HERE = Path(__file__).resolve().parent
 DVC_FILE = Path("dvc.yaml")
 # What a family's `sample_outputs` puts under "samples", which decides its evaluation and report template:
-# generated images, generated 2-D points, or a classifier's class probabilities on the test split.
-SAMPLE_KINDS = ("images", "points", "labels")
+# generated images, generated 2-D points, a classifier's class probabilities on the test split, generated token
+# sequences (text, or a music transformer's note/duration streams) or generated multi-track piano rolls.
+SAMPLE_KINDS = ("images", "points", "labels", "tokens", "pianorolls")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Family:
     name: str
     title: str
     Config: type  # a gdl.params.Section subclass: the params section of each of its instances
-    samples: Literal["images", "points", "labels"]
+    samples: Literal["images", "points", "labels", "tokens", "pianorolls"]
     likelihood: bool = False  # model.log_likelihood exists: bits/dim (images) or nats (points)
     # Default-profile values that differ from Config's own defaults, per dataset the family trains on and per
     # instance name (applied after the dataset's: `dcgan` and `wgan_gp` are one family with other settings).
@@ -89,6 +90,11 @@ class Instance:
     family: Family
     dataset: str
     ruler: str | None = None  # what its samples are measured with (the image backbone's weights file)
+    data: str | None = None  # the file it trains on; None: data/processed/<dataset>.npz
+
+    @property
+    def data_path(self) -> str:
+        return self.data or f"data/processed/{self.dataset}.npz"
 
     def config(self, profile: str = "default"):
         return self.family.config(self.dataset, profile, instance=self.name)
@@ -125,13 +131,14 @@ def instances(dvc_file: str | Path = DVC_FILE) -> dict[str, Instance]:
         raise InstanceError(f"{dvc_file}: no `models` mapping under `vars`")
     out = {}
     for name, entry in models.items():
-        if not isinstance(entry, dict) or not {"family", "dataset"} <= set(entry) <= {"family", "dataset", "ruler"}:
-            raise InstanceError(f"{dvc_file}: vars.models.{name} must be {{family, dataset[, ruler]}}, got {entry!r}")
+        if not isinstance(entry, dict) or not {"family", "dataset"} <= set(entry) <= {"family", "dataset", "ruler", "data"}:
+            raise InstanceError(f"{dvc_file}: vars.models.{name} must be {{family, dataset[, ruler, data]}}, "
+                                f"got {entry!r}")
         try:
             family = get(entry["family"])
         except KeyError as exc:
             raise InstanceError(f"{dvc_file}: vars.models.{name}: {exc.args[0]}") from None
-        out[name] = Instance(name, family, entry["dataset"], entry.get("ruler"))
+        out[name] = Instance(name, family, entry["dataset"], entry.get("ruler"), entry.get("data"))
     return out
 
 

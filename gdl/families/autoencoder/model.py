@@ -109,7 +109,7 @@ def build(cfg, data: dict, seed: int) -> Autoencoder:
     return model
 
 
-def train_arrays(data: dict):
+def train_arrays(data: dict, cfg=None):
     """(x, y, validation_data) for `fit`: the target is the input itself."""
     return data["train_x"], data["train_x"], (data["val_x"], data["val_x"])
 

@@ -73,7 +73,7 @@ def build(cfg, data: dict, seed: int) -> keras.Model:
     return model
 
 
-def train_arrays(data: dict):
+def train_arrays(data: dict, cfg=None):
     """(x, y, validation_data) for `fit`: images and their labels, validated on the validation split."""
     return data["train_x"], data["train_y"].astype(np.int32), (data["val_x"], data["val_y"].astype(np.int32))
 

@@ -215,7 +215,7 @@ def build(cfg, data: dict, seed: int) -> GAN:
     return gan
 
 
-def train_arrays(data: dict):
+def train_arrays(data: dict, cfg=None):
     """(x, y, validation_data) for `fit`: images and their classes (labels and attributes; a conditional GAN
     uses its `condition` column); no validation set (a GAN has no held-out loss worth the name; evaluation
     scores its samples)."""

@@ -96,7 +96,7 @@ def build(cfg, data: dict, seed: int) -> RealNVP:
     return flow
 
 
-def train_arrays(data: dict):
+def train_arrays(data: dict, cfg=None):
     return data["train_x"], None, (data["val_x"],)
 
 

@@ -144,7 +144,7 @@ def build(cfg, data: dict, seed: int) -> VAE:
     return vae
 
 
-def train_arrays(data: dict):
+def train_arrays(data: dict, cfg=None):
     """(x, y, validation_data) for `fit`: the VAE learns from images alone."""
     return data["train_x"], None, (data["val_x"],)
 
