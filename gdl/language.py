@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from gdl.data.text import detokenise, standardise
-from gdl.sequences import PAD, encode_prompt, sample_tokens, windows
+from gdl.sequences import OOV, PAD, encode_prompt, sample_tokens, windows
 
 SCORE_BATCH = 64
 
@@ -60,6 +60,12 @@ def prompt_batch(prompts: list[str], vocab, copies: int) -> tuple[np.ndarray, np
     encoded = [encode_prompt(standardise(p), vocab) for p in prompts]
     rows = [e for e in encoded for _ in range(copies)]
     return rows, np.array([len(r) for r in rows])
+
+
+def sample(next_log_probs, n: int, cfg, seed: int) -> np.ndarray:
+    """n sequences of cfg.sample_length tokens after the most frequent training token, at temperature 1."""
+    start = np.full((n, 1), OOV + 1, np.int32)  # ids are by frequency, after padding and OOV
+    return sample_tokens(next_log_probs, start, cfg.sample_length, 1.0, seed)
 
 
 def sample_outputs(next_log_probs, data: dict, cfg, seed: int, copies: int = 2) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ import json
 import math
 import re
 import sys
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -733,6 +734,9 @@ def load_results(metrics_dir="metrics") -> tuple[list[ModelResult], dict[str, di
         metrics = load_metrics(d / f"{model}.json", stage)
         seeds_path = d / "seeds" / f"{model}.json"
         seeds = load_seeds(seeds_path) if seeds_path.exists() else None
+        if seeds and (stale := stale_seed_figure(seeds, metrics)):
+            warnings.warn(f"{seeds_path}: left out, it is stale ({stale}); rerun scripts/seeds.py {model}", stacklevel=2)
+            seeds = None
         results.append(ModelResult(model, metrics, meta, seeds))
     known = {r.model for r in results}
     for path in sorted(d.glob("*.json")):
@@ -763,6 +767,21 @@ def load_seeds(path) -> dict:
             raise ReportInputError(path, f"figures.{key} must have a numeric 'mean' and 'std' (or null), got {f!r}",
                                    producer)
     return raw
+
+
+def stale_seed_figure(seeds: dict, metrics: dict) -> str:
+    """'' if the seed spread was measured on the model the metrics are from, else what differs: its run with
+    the committed seed must have the committed figures (they are one of its values, scripts/seeds.py)."""
+    committed = seeds.get("committed_seed")
+    if committed not in seeds["seeds"]:
+        return ""
+    i = seeds["seeds"].index(committed)
+    for key, f in seeds["figures"].items():
+        values, current = f.get("values") or [], metrics.get(key)
+        if "." not in key and is_number(current) and len(values) > i and is_number(values[i]) \
+                and not math.isclose(float(values[i]), float(current), rel_tol=1e-9, abs_tol=1e-12):
+            return f"{key} {float(values[i]):.4g} at seed {committed} there, {float(current):.4g} in the metrics"
+    return ""
 
 
 def seed_spread(result: ModelResult, key: str) -> str:

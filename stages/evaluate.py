@@ -226,7 +226,8 @@ def main(argv=None) -> None:
                 figures[unit if i == 0 else f"{name}_{unit}"] = to_unit(ll)
             meta["likelihood"] = list(bounds)  # the first is the headline figure; the others are looser bounds
         if hasattr(module, "extra_metrics"):
-            extra = module.extra_metrics(model, data, getattr(params, inst.name), seed, ruler, outputs)
+            extra = module.extra_metrics(model, data, getattr(params, inst.name), seed, ruler, outputs,
+                                          params.evaluate)
             figures.update(extra.get("figures", {}))
             baseline.update(extra.get("baseline", {}))
             reference.update(extra.get("reference", {}))

@@ -188,3 +188,25 @@ def test_vae_border_reader_reads_the_background_of_shapes_images():
     data = shapes.preprocess(raw, Preprocess().shapes, seed=3)
     read = border_reader(data, "background")
     assert np.array_equal(read(data["test_x"]), attribute_values(data, "test", "background"))
+
+
+def test_vae_categorical_decoder_is_a_distribution_over_the_256_levels():
+    """likelihood: categorical (the shapes VAE): uniform logits give exactly 8 bits per pixel and channel,
+    a trained one scores finite bounds and decodes to images in [0, 1]."""
+    import keras
+
+    from gdl.families.vae import model as vae_model
+
+    family = families.get("vae")
+    cfg = family.config(dataset="synthetic", profile="smoke").model_copy(update={"likelihood": "categorical"})
+    data = synthetic_data("images")
+    x = data["test_x"]
+    uniform = keras.ops.zeros(x.shape + (256,))
+    np.testing.assert_allclose(np.asarray(vae_model.pixel_log_prob(x, uniform)), -x[0].size * np.log(256), rtol=1e-6)
+    model = vae_model.build(cfg, data, seed=0)
+    model.fit(data["train_x"], epochs=1, batch_size=16, verbose=0)
+    bounds = vae_model.log_likelihood(model, x, cfg, seed=0)
+    assert all(np.isfinite(v).all() and (v < 0).all() for v in bounds.values())
+    images = vae_model.sample(model, 4, seed=1)  # the expected level of every pixel and channel
+    assert images.shape == (4,) + x.shape[1:] and images.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0

@@ -453,3 +453,13 @@ def test_seed_spread_with_a_single_seed(tmp_path):
                           "mean": 150.0, "std": None, "values": [150.0]}}})
     result = R.ModelResult("vae", IMAGE_METRICS, image_meta("vae", "digits"), R.load_seeds(path))
     assert R.seed_spread(result, "fid") == "12 (1 seed)" and R.seed_spread(result, "kid") == ""
+
+
+def test_a_stale_seed_spread_is_left_out_with_a_warning():
+    """The seed spread's run with the committed seed must have the committed figures; after the model
+    changed (and before scripts/seeds.py reran) it does not, and the summary must not show it."""
+    seeds = {"model": "vae", "seeds": [42, 1], "committed_seed": 42,
+             "figures": {"fid": {"mean": 12.0, "std": 0.5, "values": [IMAGE_METRICS["fid"], 11.6]}}}
+    assert R.stale_seed_figure(seeds, IMAGE_METRICS) == ""
+    seeds["figures"]["fid"]["values"][0] = 53.6
+    assert R.stale_seed_figure(seeds, IMAGE_METRICS).startswith("fid 53.6 at seed 42")

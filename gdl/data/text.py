@@ -43,6 +43,7 @@ def read_book_corpus(path, source: str) -> list[str]:
     """The documents of a downloaded book corpus (a .zip holding the JSON file, or the JSON itself)."""
     import json
     import zipfile
+    from pathlib import Path
 
     member = BOOK_SOURCES[source]["member"]
     try:
@@ -53,7 +54,7 @@ def read_book_corpus(path, source: str) -> list[str]:
                     raise ValueError(f"{path}: no {member} in the archive (has {archive.namelist()[:5]})")
                 records = json.loads(archive.read(names[0]))
         else:
-            records = json.loads(open(path, "rb").read())
+            records = json.loads(Path(path).read_bytes())
     except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not a readable {source} corpus ({exc})") from None
     if not isinstance(records, list):

@@ -15,7 +15,7 @@ A family is a package ``gdl/families/<name>/`` holding
                                              report draws: reconstructions, latents, ...)
       log_likelihood(model, x, cfg, seed) -> {name: per-example log-likelihood in nats}, first entry
                                              the headline figure (only where `likelihood=True`)
-      extra_metrics(model, data, cfg, seed, ruler, outputs)   (optional)
+      extra_metrics(model, data, cfg, seed, ruler, outputs, evaluation)   (optional)
                                           -> {"figures", "baseline", "reference", "descriptions", "meta"}
                                              (each optional): figures only this family has, merged into
                                              its metrics (ruler: gdl.backbones.Ruler for image datasets;

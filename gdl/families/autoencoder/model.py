@@ -185,7 +185,7 @@ def total_variation(p: np.ndarray, q: np.ndarray) -> float:
     return float(0.5 * np.abs(p - q).sum())
 
 
-def extra_metrics(model: Autoencoder, data: dict, cfg, seed: int, ruler, outputs: dict) -> dict:
+def extra_metrics(model: Autoencoder, data: dict, cfg, seed: int, ruler, outputs: dict, evaluation) -> dict:
     """The test split's reconstruction error (mean squared error per pixel), next to that of PCA with as many
     components as the autoencoder has latent dimensions: the best *linear* code of the same size.
 

@@ -266,7 +266,7 @@ def sample_outputs(gan: GAN, data: dict, n: int, seed: int) -> dict[str, np.ndar
     return out
 
 
-def extra_metrics(gan: GAN, data: dict, cfg, seed: int, ruler, outputs: dict) -> dict:
+def extra_metrics(gan: GAN, data: dict, cfg, seed: int, ruler, outputs: dict, evaluation) -> dict:
     """A conditional GAN's `conditional_accuracy`: the share of samples the dataset's classifier (the ruler)
     assigns to the label they were generated for; baseline: unconditional per-pixel samples with the same
     requested labels (chance); reference: the classifier on test images (its own accuracy)."""

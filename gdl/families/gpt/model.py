@@ -24,7 +24,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from gdl import language
-from gdl.sequences import OOV, encode_prompt, sample_tokens
+from gdl.sequences import encode_prompt, sample_tokens
 
 train_arrays = language.train_arrays
 token_log_likelihood = language.token_log_likelihood
@@ -214,20 +214,20 @@ def next_log_probs(model: GPT):
 
 
 def sample(model: GPT, n: int, seed: int) -> np.ndarray:
-    start = np.full((n, 1), OOV + 1, np.int32)  # the most frequent training token
-    return sample_tokens(next_log_probs(model), start, model.cfg.sample_length, 1.0, seed)
+    return language.sample(next_log_probs(model), n, model.cfg, seed)
 
 
 def sample_outputs(model: GPT, data: dict, n: int, seed: int) -> dict[str, np.ndarray]:
     del n  # a few continuations per prompt and temperature
     from gdl.data.text import standardise
 
-    out = language.sample_outputs(next_log_probs(model), data, model.cfg, seed)
+    log_probs = next_log_probs(model)  # one sampler: a context it has not seen starts a new cache
+    out = language.sample_outputs(log_probs, data, model.cfg, seed)
     # Attention maps: each attention prompt continued greedily-ish (temperature 0.2) to a short sentence.
     rows = []
     for i, prompt in enumerate(model.cfg.attention_prompts):
         ids = np.array([encode_prompt(standardise(prompt), data["vocab"])], np.int32)
-        rows.append(sample_tokens(next_log_probs(model), ids, 12, 0.2, seed + i)[0][: model.seq_len])
+        rows.append(sample_tokens(log_probs, ids, 12, 0.2, seed + i)[0][: model.seq_len])
     width = max(len(r) for r in rows)
     tokens = np.stack([np.pad(r, (0, width - len(r))) for r in rows]).astype(np.int32)
     maps = np.stack([np.asarray(model.attention_maps(tokens[i:i + 1])[-1])[0] for i in range(len(tokens))])

@@ -45,11 +45,7 @@ def next_log_probs(model: keras.Model):
 
 
 def sample(model: keras.Model, n: int, seed: int) -> np.ndarray:
-    """n sequences of `sample_length` words after the first prompt's first word, at temperature 1."""
-    from gdl.sequences import OOV, sample_tokens
-
-    start = np.full((n, 1), OOV + 1, np.int32)  # the most frequent training token
-    return sample_tokens(next_log_probs(model), start, model.cfg.sample_length, 1.0, seed)
+    return language.sample(next_log_probs(model), n, model.cfg, seed)
 
 
 def sample_outputs(model: keras.Model, data: dict, n: int, seed: int) -> dict[str, np.ndarray]:

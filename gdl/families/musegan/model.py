@@ -241,12 +241,12 @@ def sample_outputs(gan: MuseGAN, data: dict, n: int, seed: int) -> dict[str, np.
             "tracks": np.asarray(data["pianoroll_tracks"]), "one_noise_changed": one_noise_changed(gan, seed)}
 
 
-def extra_metrics(gan: MuseGAN, data: dict, cfg, seed: int, ruler, outputs: dict) -> dict:
+def extra_metrics(gan: MuseGAN, data: dict, cfg, seed: int, ruler, outputs: dict, evaluation) -> dict:
     """EB, UPC, QN, TD of the samples, of the training data and of random notes at the data's density,
     each with a bootstrap std over pieces; `stat_gap` sums up how close the samples come to the data."""
     del ruler
     lowest, train, samples = gan.lowest_pitch, data["train_pianorolls"], outputs["samples"]
-    boot = 100
+    boot = evaluation.bootstrap
     model = metrics.statistics(samples, lowest, boot, seed)
     reference = metrics.statistics(train, lowest, boot, seed)
     baseline = metrics.statistics(metrics.density_baseline(train, len(samples), seed), lowest, boot, seed)

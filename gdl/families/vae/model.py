@@ -8,6 +8,10 @@ so the loss is a true negative ELBO (with `beta = 1`) and `log_likelihood` gives
 bound in nats that evaluation converts to bits/dim. `beta` still weights the reconstruction term, as in the
 book (the book's 500 x mean-BCE on 32x32 images is about beta = 0.49 here).
 
+With `likelihood: categorical` the decoder instead gives each pixel and channel a softmax over the 256
+levels. Where the code leaves a pixel's value open between a few exact levels (shapes: noise-free images in a
+handful of colours), a logistic has to spread its mass over all of them and a categorical puts it on each.
+
 On a dataset with categorical attributes (shapes), the latent arithmetic of the book's CelebA section: an
 attribute vector is the mean code of the images that have an attribute value minus the mean code of those
 that do not; adding it to a code should add the attribute (`extra_metrics` measures how often it does).
@@ -25,6 +29,7 @@ import numpy as np
 from keras import layers, ops
 
 LOG_SCALE_MIN = -7.0
+LEVELS = 256
 
 
 # ------------------------------------------------------------------ the likelihood ---------------------
@@ -43,6 +48,16 @@ def discretized_logistic_log_prob(x, loc, log_scale):
     log_pdf_mid = mid_in - log_scale - 2.0 * ops.softplus(mid_in) - math.log(127.5)
     log_delta = ops.where(cdf_delta > 1e-5, ops.log(ops.maximum(cdf_delta, 1e-12)), log_pdf_mid)
     return ops.where(x < -0.999, log_cdf_plus, ops.where(x > 0.999, log_one_minus_cdf_min, log_delta))
+
+
+def pixel_log_prob(images, outputs):
+    """log P(image) in nats, summed over pixels and channels, for the decoder's `outputs`: (loc, log_scale)
+    of a discretised logistic per pixel and channel, or logits (..., 256) of a categorical over the levels."""
+    if isinstance(outputs, (list, tuple)):
+        return ops.sum(discretized_logistic_log_prob(_to_unit(images), *outputs), axis=(1, 2, 3))
+    levels = ops.cast(ops.round(images * 255.0), "int32")
+    # The fused softmax cross-entropy: half the time of log_softmax + gather over (n, H, W, C, 256) logits.
+    return -ops.sum(ops.sparse_categorical_crossentropy(levels, outputs, from_logits=True), axis=(1, 2, 3))
 
 
 def _to_unit(images):
@@ -74,7 +89,8 @@ def build_encoder(image_shape, filters, latent_dim):
     return keras.Model(x_in, [z_mean, z_log_var], name="encoder")
 
 
-def build_decoder(image_shape, filters, latent_dim):
+def build_decoder(image_shape, filters, latent_dim, likelihood: str = "logistic"):
+    """z -> (loc, log_scale) per pixel and channel, or -> logits (H, W, C, 256) for a categorical."""
     height, width, channels = image_shape
     down = 2 ** len(filters)
     z_in = keras.Input((latent_dim,))
@@ -82,6 +98,9 @@ def build_decoder(image_shape, filters, latent_dim):
     x = layers.Reshape((height // down, width // down, filters[-1]))(x)
     for f in reversed(filters):
         x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(x)
+    if likelihood == "categorical":
+        logits = layers.Conv2D(channels * LEVELS, 1, name="logits")(x)
+        return keras.Model(z_in, layers.Reshape((height, width, channels, LEVELS))(logits), name="decoder")
     loc = layers.Conv2D(channels, 3, padding="same", activation="tanh", name="loc")(x)
     log_scale = layers.Conv2D(channels, 3, padding="same", name="log_scale")(x)
     return keras.Model(z_in, [loc, log_scale], name="decoder")
@@ -106,8 +125,7 @@ class VAE(keras.Model):
 
     def _loss_terms(self, images):
         z_mean, z_log_var = self.encoder(images)
-        loc, log_scale = self.decoder(self.sampling([z_mean, z_log_var]))
-        nll = -ops.sum(discretized_logistic_log_prob(_to_unit(images), loc, log_scale), axis=(1, 2, 3))
+        nll = -pixel_log_prob(images, self.decoder(self.sampling([z_mean, z_log_var])))
         kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
         return ops.mean(self.beta * nll + kl), ops.mean(nll), ops.mean(kl)
 
@@ -137,7 +155,8 @@ def build(cfg, data: dict, seed: int) -> VAE:
     if any(s % 2 ** len(cfg.filters) for s in image_shape[:2]):
         raise ValueError(f"vae.filters: {len(cfg.filters)} stride-2 convs do not divide images of {image_shape}")
     vae = VAE(build_encoder(image_shape, cfg.filters, cfg.latent_dim),
-              build_decoder(image_shape, cfg.filters, cfg.latent_dim), beta=cfg.beta, seed=seed)
+              build_decoder(image_shape, cfg.filters, cfg.latent_dim, cfg.likelihood), beta=cfg.beta,
+              seed=seed)
     vae.attribute = (cfg.attribute, cfg.attribute_value)  # for sample_outputs' latent arithmetic
     vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     vae(data["train_x"][:1])  # create the weights now, so a checkpoint can be restored into them
@@ -150,9 +169,15 @@ def train_arrays(data: dict, cfg=None):
 
 
 def decode_mean(vae: VAE, z: np.ndarray) -> np.ndarray:
-    """Images in [0, 1] at the decoder's location (the discretised logistic's median)."""
-    loc, _ = vae.decoder.predict(z, verbose=0, batch_size=256)
-    return np.clip((loc + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
+    """Images in [0, 1] at the decoder's mean: the discretised logistic's location, or the categorical's
+    expected level. (Not the categorical's mode: where two colours are about equally likely, the per-pixel
+    argmax flips between them from pixel to pixel and speckles the image.)"""
+    out = vae.decoder.predict(z, verbose=0, batch_size=256)
+    if not isinstance(out, (list, tuple)):
+        probs = np.exp(out - out.max(axis=-1, keepdims=True))
+        probs /= probs.sum(axis=-1, keepdims=True)
+        return (probs @ np.arange(LEVELS, dtype=np.float32) / (LEVELS - 1.0)).astype(np.float32)
+    return np.clip((out[0] + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
 
 
 def sample(vae: VAE, n: int, seed: int) -> np.ndarray:
@@ -191,9 +216,7 @@ def importance_weighted_bounds(vae: VAE, images: np.ndarray, num_samples: int, s
         for _ in range(num_samples):
             eps = rng.standard_normal(z_mean.shape)
             z = z_mean + std * eps
-            loc, log_scale = vae.decoder(z.astype(np.float32), training=False)
-            lp = np.asarray(ops.sum(discretized_logistic_log_prob(_to_unit(x), loc, log_scale), axis=(1, 2, 3)),
-                            np.float64)
+            lp = np.asarray(pixel_log_prob(x, vae.decoder(z.astype(np.float32), training=False)), np.float64)
             log_pz = -0.5 * np.sum(z ** 2 + math.log(2 * math.pi), axis=1)
             log_qz = -0.5 * np.sum(eps ** 2 + math.log(2 * math.pi) + z_log_var, axis=1)
             log_px.append(lp)
@@ -278,7 +301,7 @@ def sample_outputs(vae: VAE, data: dict, n: int, seed: int) -> dict[str, np.ndar
     return out
 
 
-def extra_metrics(vae: VAE, data: dict, cfg, seed: int, ruler, outputs: dict) -> dict:
+def extra_metrics(vae: VAE, data: dict, cfg, seed: int, ruler, outputs: dict, evaluation) -> dict:
     """Does the attribute vector add the attribute? The share of prior samples read (attribute_reader) with
     `attribute_value` after adding the vector (model), next to the share before (baseline), for every value
     of the attribute in the meta (the figure is the configured value's), with the reader's test accuracy."""
