@@ -6,6 +6,7 @@ Snakefile hands its answer to Snakemake as one sentinel input per rule (`mark_st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +27,9 @@ def dvc_stages(root: str | Path = ".") -> list[dict]:
     from dvc.repo import Repo
 
     stages = []
-    with Repo(str(root)) as repo:
+    # DVC names a stage relative to the working directory ("../x/dvc.yaml:train@vae" from elsewhere), so read
+    # the repo from its root: names are then what `dvc repro <name>` takes there.
+    with contextlib.chdir(root), Repo(".") as repo:
         for stage in repo.index.stages:
             if not getattr(stage, "cmd", None):
                 continue  # .dvc files of imported data have no command
@@ -63,20 +66,22 @@ def stale_stages(root: str | Path = ".") -> dict[str, list]:
     level = status_log.level
     status_log.setLevel(logging.ERROR)
     try:
-        with Repo(str(root), _wait_for_lock=True) as repo:
+        # Names as in dvc_stages: DVC words them relative to the working directory when they are read.
+        with contextlib.chdir(root), Repo(".", _wait_for_lock=True) as repo:
             status = repo.status()
             graph = repo.index.graph  # edges run from a stage to the stages it depends on
+            name = {stage: stage.addressing for stage in graph.nodes}
     finally:
         status_log.setLevel(level)
-    by_name = {stage.addressing: stage for stage in graph.nodes}
-    stale = {name: why for name, why in status.items() if name in by_name and not by_name[name].frozen}
+    by_name = {n: stage for stage, n in name.items()}
+    stale = {n: why for n, why in status.items() if n in by_name and not by_name[n].frozen}
     queue = list(stale)
     while queue:
         upstream = queue.pop()
         for stage in graph.predecessors(by_name[upstream]):
-            if not stage.frozen and stage.addressing not in stale:
-                stale[stage.addressing] = [f"downstream of {upstream}"]
-                queue.append(stage.addressing)
+            if not stage.frozen and name[stage] not in stale:
+                stale[name[stage]] = [f"downstream of {upstream}"]
+                queue.append(name[stage])
     return stale
 
 
