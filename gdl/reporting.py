@@ -22,7 +22,6 @@ import json
 import math
 import re
 import sys
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,8 +332,13 @@ def png(fig) -> bytes:
     """A figure as PNG bytes: fixed dpi, no metadata that changes between runs."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    if "matplotlib.pyplot" in sys.modules:  # a pyplot figure (a family section may use pyplot): free it
-        sys.modules["matplotlib.pyplot"].close(fig)
+    # A figure pyplot made (a family section may use pyplot) has a manager: free it. Figures from R.subplots
+    # have none, so pyplot is not touched for them: in the kernel another thread may be importing pyplot at
+    # that moment, and a half-imported module has no `close` (report@music_transformer failed so, once).
+    if getattr(fig.canvas, "manager", None) is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return buf.getvalue()
 
 
@@ -735,7 +739,10 @@ def load_results(metrics_dir="metrics") -> tuple[list[ModelResult], dict[str, di
         seeds_path = d / "seeds" / f"{model}.json"
         seeds = load_seeds(seeds_path) if seeds_path.exists() else None
         if seeds and (stale := stale_seed_figure(seeds, metrics)):
-            warnings.warn(f"{seeds_path}: left out, it is stale ({stale}); rerun scripts/seeds.py {model}", stacklevel=2)
+            # Printed, not warnings.warn: a warning names the kernel's temp file, and the notebook must be the
+            # same bytes on every run.
+            print(f"warning: {seeds_path}: left out, it is stale ({stale}); rerun scripts/seeds.py {model}",
+                  file=sys.stderr)
             seeds = None
         results.append(ModelResult(model, metrics, meta, seeds))
     known = {r.model for r in results}

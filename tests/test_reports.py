@@ -463,3 +463,19 @@ def test_a_stale_seed_spread_is_left_out_with_a_warning():
     assert R.stale_seed_figure(seeds, IMAGE_METRICS) == ""
     seeds["figures"]["fid"]["values"][0] = 53.6
     assert R.stale_seed_figure(seeds, IMAGE_METRICS).startswith("fid 53.6 at seed 42")
+
+
+def test_png_leaves_pyplot_alone_for_figures_it_did_not_make(monkeypatch):
+    """R.subplots figures need no pyplot: a half-imported pyplot (another kernel thread importing it) must
+    not break png(), while a pyplot figure is still closed after rendering."""
+    import types
+
+    import matplotlib.pyplot as plt
+
+    fig, _ = R.subplots(1, 1)
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "matplotlib.pyplot", types.ModuleType("matplotlib.pyplot"))  # no `close` yet
+        assert R.png(fig).startswith(b"\x89PNG")
+    made = plt.figure()
+    R.png(made)
+    assert made.number not in plt.get_fignums()
