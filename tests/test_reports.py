@@ -455,14 +455,23 @@ def test_seed_spread_with_a_single_seed(tmp_path):
     assert R.seed_spread(result, "fid") == "12 (1 seed)" and R.seed_spread(result, "kid") == ""
 
 
-def test_a_stale_seed_spread_is_left_out_with_a_warning():
+def test_a_stale_seed_spread_is_left_out_with_a_warning(tmp_path, capsys):
     """The seed spread's run with the committed seed must have the committed figures; after the model
     changed (and before scripts/seeds.py reran) it does not, and the summary must not show it."""
     seeds = {"model": "vae", "seeds": [42, 1], "committed_seed": 42,
              "figures": {"fid": {"mean": 12.0, "std": 0.5, "values": [IMAGE_METRICS["fid"], 11.6]}}}
     assert R.stale_seed_figure(seeds, IMAGE_METRICS) == ""
+    write_json(tmp_path / "vae.json", IMAGE_METRICS)
+    write_json(tmp_path / "vae.meta.json", image_meta("vae", "digits"))
+    write_json(tmp_path / "seeds" / "vae.json", seeds)
+    assert R.load_results(tmp_path)[0][0].seeds is not None
+
     seeds["figures"]["fid"]["values"][0] = 53.6
     assert R.stale_seed_figure(seeds, IMAGE_METRICS).startswith("fid 53.6 at seed 42")
+    write_json(tmp_path / "seeds" / "vae.json", seeds)
+    capsys.readouterr()
+    assert R.load_results(tmp_path)[0][0].seeds is None
+    assert "seeds/vae.json: left out, it is stale (fid 53.6 at seed 42" in capsys.readouterr().err
 
 
 def test_png_leaves_pyplot_alone_for_figures_it_did_not_make(monkeypatch):
