@@ -33,14 +33,14 @@ class Config(Training):
     weight_decay: float = Field(1e-4, ge=0.0)  # AdamW, as the book
     # Classifier-free guidance (Ho & Salimans 2022): the label is swapped for a "null" label this share of
     # the time, so one network learns both the conditional and the unconditional noise prediction.
-    label_dropout: float = Field(0.15, ge=0.0, lt=1.0)
+    label_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     sample_steps: Steps = 20  # DDIM steps of `sample` (eta 0, null label) and of the guidance sweep
     # extra_metrics: FID/KID per (eta, steps), all from the same initial noise, sweep_samples images each.
     sweep_steps: list[Steps] = Field(default_factory=lambda: [5, 10, 20, 50], min_length=1)
     sweep_etas: list[Eta] = Field(default_factory=lambda: [0.0, 1.0], min_length=1)
     sweep_samples: int = Field(250, ge=10)
     # Guidance scale w (0: unconditional, 1: plain conditional, > 1: pushed further from the unconditional).
-    guidance_scales: list[Scale] = Field(default_factory=lambda: [0.0, 1.0, 2.0, 4.0], min_length=1)
+    guidance_scales: list[Scale] = Field(default_factory=lambda: [0.0, 1.0, 2.0, 4.0, 8.0], min_length=1)
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0, le=1.0)

@@ -81,8 +81,8 @@ if report.has("sweep_grids"):
     grids = report.array("sweep_grids", ndim=6)
     steps, etas = report.array("sweep_steps"), report.array("sweep_etas")
     images = grids.reshape((-1,) + grids.shape[3:])
-    R.labelled_rows(images, grids.shape[2], [f"eta {e:g}, {s} steps" for e in etas for s in steps], cell=0.7,
-                    title="the same 8 noise images, decoded with each sampler setting")
+    R.say("The same 8 noise images, decoded with each sampler setting (rows: eta / steps).")
+    R.labelled_rows(images, grids.shape[2], [f"{e:g} / {s}" for e in etas for s in steps], cell=0.7)
 
 # %% [markdown]
 # ## Classifier-free guidance
@@ -117,9 +117,9 @@ if report.has("guidance_grids"):
     scales = report.array("guidance_scales")
     classes = 10 if len(grids[0]) % 10 == 0 else len(grids[0])
     columns = len(grids[0]) // classes
+    R.say(f"Rows: the requested label; columns: the same {columns} noise images in every row and every grid.")
     for w, grid in zip(scales, grids):
-        R.labelled_rows(grid, columns, [str(c) for c in range(classes)], cell=0.55,
-                        title=f"w = {w:g}: requested label (rows), the same {columns} noise images in every row")
+        R.labelled_rows(grid, columns, [str(c) for c in range(classes)], cell=0.55, title=f"w = {w:g}")
 
 # %% [markdown]
 # ## Interpolating in the noise
