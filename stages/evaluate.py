@@ -21,7 +21,8 @@ What is measured follows from what the family declares (gdl/families/<family>/__
   `perplexity`; several: `nll_nats_<stream>`, `perplexity_<stream>`.
 * piano rolls: the family's own statistics (`extra_metrics`), with the training data's under `data`.
 * whatever the family's own `extra_metrics` adds (a CGAN's conditional accuracy, an autoencoder's
-  reconstruction error next to PCA's, ...).
+  reconstruction error next to PCA's, ...); its `sections` ({name: {key: number}}, e.g. a diffusion
+  model's step and guidance sweeps) become objects of their own in the metrics file.
 
 metrics/<model>.json holds figures only, the model's at the top level and the baseline's under `baseline`
 with the same keys, so `dvc metrics diff` shows `fid` beside `baseline.fid`. What the figures are (names,
@@ -233,6 +234,7 @@ def main(argv=None) -> None:
             reference.update(extra.get("reference", {}))
             if extra.get("data"):
                 sections["data"] = extra["data"]
+            sections.update(extra.get("sections", {}))
             descriptions.update(extra.get("descriptions", {}))
             meta.update(extra.get("meta", {}))
     except VocabularyError as exc:
