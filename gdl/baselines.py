@@ -30,22 +30,25 @@ DEFAULT_ALPHA = 1.0 / NUM_LEVELS
 _CHUNK = 1024
 
 
-def to_levels(images: np.ndarray) -> np.ndarray:
-    """Map ``[0, 1]`` images to integer levels 0..255, flattened to ``(n, H*W*C)``.
+def to_levels(images: np.ndarray, levels: int = NUM_LEVELS) -> np.ndarray:
+    """Map ``[0, 1]`` images to integer levels 0..levels-1, flattened to ``(n, H*W*C)``.
 
-    Rounding (not flooring) makes ``k/255`` stored as float32 land back on ``k``.
+    Rounding (not flooring) makes ``k/(levels-1)`` stored as float32 land back on ``k``.
     """
     x = np.asarray(images)
     if x.ndim < 2:
         raise ValueError(f"images must be (n, ...) shaped, got {x.shape}")
     if x.size and (np.nanmin(x) < 0.0 or np.nanmax(x) > 1.0 or np.isnan(x).any()):
         raise ValueError("images must lie in [0, 1]")
-    levels = np.rint(x.astype(np.float64) * (NUM_LEVELS - 1)).astype(np.int64)
-    return levels.reshape(x.shape[0], -1)
+    out = np.rint(x.astype(np.float64) * (levels - 1)).astype(np.int64)
+    return out.reshape(x.shape[0], -1)
 
 
 class PixelMarginals:
-    """Independent categorical distribution over the 256 levels of each pixel and channel.
+    """Independent categorical distribution over the levels (256 unless told) of each pixel and channel.
+
+    ``levels`` < 256: images are read as ``k/(levels-1)`` (a PixelCNN's 4-level space) and samples come
+    back on that grid; ``alpha`` defaults to 1/levels (one pseudo-observation per pixel, as for 256).
 
     The table is ``(H*W*C, 256)`` float64: 6 MiB for 32x32x3, so memory is not an issue.
 
@@ -56,12 +59,16 @@ class PixelMarginals:
         bpd = baseline.bits_per_dim(test_images)     # for the baseline likelihood
     """
 
-    def __init__(self, alpha: float = DEFAULT_ALPHA) -> None:
+    def __init__(self, alpha: float | None = None, levels: int = NUM_LEVELS) -> None:
+        if levels < 2:
+            raise ValueError(f"levels must be >= 2, got {levels}")
+        alpha = 1.0 / levels if alpha is None else alpha
         if alpha <= 0:
             raise ValueError("alpha must be > 0, or unseen test levels would cost infinite bits")
         self.alpha = float(alpha)
+        self.levels = int(levels)
         self.image_shape: tuple[int, ...] | None = None
-        self.log_probs: np.ndarray | None = None  # (D, 256), natural log
+        self.log_probs: np.ndarray | None = None  # (D, levels), natural log
         self._cdf_offset: np.ndarray | None = None  # flattened, see sample()
 
     # -- fitting ---------------------------------------------------------------------------
@@ -72,16 +79,16 @@ class PixelMarginals:
         if images.shape[0] == 0:
             raise ValueError("cannot fit on zero images")
         dims = int(np.prod(images.shape[1:]))
-        counts = np.zeros(dims * NUM_LEVELS, dtype=np.int64)
-        # Offsetting each dimension's levels by d*256 turns the per-pixel histograms into
+        counts = np.zeros(dims * self.levels, dtype=np.int64)
+        # Offsetting each dimension's levels by d*levels turns the per-pixel histograms into
         # one bincount over a flat index.
-        offsets = np.arange(dims, dtype=np.int64) * NUM_LEVELS
+        offsets = np.arange(dims, dtype=np.int64) * self.levels
         for start in range(0, images.shape[0], _CHUNK):
-            levels = to_levels(images[start : start + _CHUNK])
-            counts += np.bincount((levels + offsets).ravel(), minlength=dims * NUM_LEVELS)
-        counts = counts.reshape(dims, NUM_LEVELS).astype(np.float64)
+            k = to_levels(images[start : start + _CHUNK], self.levels)
+            counts += np.bincount((k + offsets).ravel(), minlength=dims * self.levels)
+        counts = counts.reshape(dims, self.levels).astype(np.float64)
 
-        probs = (counts + self.alpha) / (images.shape[0] + self.alpha * NUM_LEVELS)
+        probs = (counts + self.alpha) / (images.shape[0] + self.alpha * self.levels)
         self.image_shape = tuple(int(s) for s in images.shape[1:])
         self.log_probs = np.log(probs)
         # Row d of the CDF shifted by +d is globally increasing across rows, so a single
@@ -109,8 +116,8 @@ class PixelMarginals:
             stop = min(start + _CHUNK, n)
             u = rng.random((stop - start, dims))
             flat = np.searchsorted(self._cdf_offset, u + base, side="right")
-            levels = np.minimum(flat - base * NUM_LEVELS, NUM_LEVELS - 1)
-            out[start:stop] = levels / np.float32(NUM_LEVELS - 1)
+            k = np.minimum(flat - base * self.levels, self.levels - 1)
+            out[start:stop] = k / np.float32(self.levels - 1)
         return out.reshape((n, *self.image_shape))
 
     # -- likelihood ------------------------------------------------------------------------
@@ -126,6 +133,6 @@ class PixelMarginals:
         rows = np.arange(dims)
         total_nats = 0.0
         for start in range(0, images.shape[0], _CHUNK):
-            levels = to_levels(images[start : start + _CHUNK])
-            total_nats -= float(self.log_probs[rows, levels].sum())
+            k = to_levels(images[start : start + _CHUNK], self.levels)
+            total_nats -= float(self.log_probs[rows, k].sum())
         return total_nats / (images.shape[0] * dims * np.log(2.0))

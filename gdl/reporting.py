@@ -511,7 +511,9 @@ def glossary(rows: list[dict], meta: dict) -> str:
     likelihood = meta.get("likelihood") or []
     lines = []
     for r in rows:
-        text = (descriptions.get(r["key"]) if "streams" in meta else None) or GLOSSARY.get(r["key"]) \
+        # Sequence models' and PixelCNN's (its own image size and `levels`) descriptions name their own units.
+        own = "streams" in meta or "levels" in meta
+        text = (descriptions.get(r["key"]) if own else None) or GLOSSARY.get(r["key"]) \
             or descriptions.get(r["key"], "")
         text = re.sub(r"\s*\((lower|higher) is better\)", "", text)  # the rule follows in its own words
         bound = next((u for u in ("bits_per_dim", "nll_nats") if r["key"].endswith("_" + u)), None)
