@@ -99,6 +99,8 @@ def test_bad_params_are_refused_with_the_field_named():
         Config(min_signal_rate=0.9, max_signal_rate=0.5)
     with pytest.raises(ValidationError, match="sweep_etas"):
         Config(sweep_etas=[0.0, 1.5])
+    with pytest.raises(ValidationError, match="guidance_eta"):
+        Config(guidance_eta=1.5)
     with pytest.raises(ValidationError, match="label_dropout"):
         Config(label_dropout=1.0)
     with pytest.raises(ValidationError, match="widths"):

@@ -88,8 +88,9 @@ if report.has("sweep_grids"):
 # ## Classifier-free guidance
 #
 # Samples asked for balanced labels 0-9 at each guidance scale w, measured by FID and by the share the
-# dataset's classifier (the ruler) puts in the requested class. w = 0 ignores the label (chance: about 0.1);
-# larger w buys accuracy and, past some point, costs diversity and FID.
+# dataset's classifier (the ruler) puts in the requested class, sampled at eta `guidance_eta` (default 1).
+# w = 0 ignores the label (chance: about 0.1); larger w buys accuracy and, past some point, costs diversity
+# and FID.
 
 # %%
 guidance = pd.DataFrame(report.meta.get("guidance", []))

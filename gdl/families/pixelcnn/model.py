@@ -39,11 +39,21 @@ def to_model_space(images: np.ndarray, size: int, levels: int) -> np.ndarray:
     return np.rint(x * (levels - 1)).astype(np.int32)
 
 
+def _interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of 1-D linear interpolation with half-pixel centres, edges clamped (the same
+    as gdl/data/digits.py's, kept here so the family does not depend on one dataset's module)."""
+    src = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0, n_in - 1)
+    lo = np.floor(src).astype(np.int64)
+    hi = np.minimum(lo + 1, n_in - 1)
+    w = np.zeros((n_out, n_in))
+    np.add.at(w, (np.arange(n_out), lo), 1.0 - (src - lo))
+    np.add.at(w, (np.arange(n_out), hi), src - lo)
+    return w
+
+
 def upsample(levels_img: np.ndarray, levels: int, shape) -> np.ndarray:
     """Levels (n, s, s) -> float32 [0, 1] images at the data's shape: k/(levels-1), bilinear with half-pixel
     centres and clamped edges (as the digits preprocessing and tf.image.resize do)."""
-    from gdl.data.digits import _interpolation_matrix
-
     x = levels_img.astype(np.float64) / (levels - 1)
     h, w = shape[:2]
     if x.shape[1:] != (h, w):
