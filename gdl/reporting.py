@@ -430,8 +430,10 @@ def label(key: str, meta: dict | None = None) -> str:
     if key in LABELS:
         return LABELS[key]
     for unit, text in LABELS.items():
-        if key.endswith("_" + unit):
-            return f"{text} ({key[: -len(unit) - 1]} bound)"
+        if key.endswith("_" + unit):  # a looser likelihood bound (elbo_bits_per_dim), or a variant (best_fid)
+            prefix = key[: -len(unit) - 1]
+            return f"{text} ({prefix} bound)" if unit in ("bits_per_dim", "nll_nats") else \
+                f"{text}, {prefix.replace('_', ' ')}"
     return key
 
 
@@ -879,9 +881,61 @@ def results_table(results: list[ModelResult]) -> str:
                                         if c in frame.columns])
 
 
+IMAGE_FIGURES = (("fid", "FID ↓"), ("kid", "KID ↓"), ("bits_per_dim", "bits/dim ↓"))
+
+
+def image_families_frame(results: list[ModelResult], dataset: str) -> pd.DataFrame:
+    """Every image model of one dataset in one table (all measured with the same backbone and sample count):
+    FID and KID with their noise, bits/dim where the family has a likelihood (in the space its meta names, if
+    not the data's) next to the per-pixel baseline's in that space, and the FID across training seeds. Two
+    more rows: the per-pixel baseline's samples and training images (the floor), scored like the samples."""
+    rows, baseline, reference = [], None, None
+    for res in results:
+        if res.meta.get("dataset") != dataset or not isinstance(res.meta.get("backbone"), dict):
+            continue
+        m, base = res.metrics, res.metrics.get("baseline") or {}
+        row = {"model": res.model}
+        for key, title in IMAGE_FIGURES:
+            row[title] = fmt(_get(m, key), _get(m, std_key(key)))
+        if _get(m, "bits_per_dim") is not None:
+            row["baseline bits/dim"] = fmt(_get(base, "bits_per_dim"))
+            meta = res.meta
+            row["bits/dim of"] = (f"{meta['image_size']}x{meta['image_size']}, {meta['levels']} levels"
+                                  if "levels" in meta and "image_size" in meta else "the data, 256 levels")
+        row["FID across seeds"] = seed_spread(res, "fid")
+        rows.append(row)
+        baseline = baseline or base  # the same per-pixel samples for every model (same seed and count)
+        reference = reference or res.metrics.get("reference")
+    extra = [(name, figures) for name, figures in (("*per-pixel baseline*", baseline),
+                                                   ("*training images*", reference)) if figures]
+    rows += [{"model": name, **{title: fmt(_get(f, key), _get(f, std_key(key))) for key, title in IMAGE_FIGURES[:2]}}
+             for name, f in extra]
+    order = ["model", "FID ↓", "KID ↓", "bits/dim ↓", "baseline bits/dim", "bits/dim of", "FID across seeds"]
+    frame = pd.DataFrame(rows)
+    return frame[[c for c in order if c in frame.columns]].fillna("").replace("—", "")
+
+
+def image_families_markdown(results: list[ModelResult]) -> str:
+    """The image-family tables (one per image dataset), markdown; '' where there are no image models."""
+    parts = []
+    for dataset in sorted({r.meta.get("dataset") for r in results if isinstance(r.meta.get("backbone"), dict)}):
+        frame = image_families_frame(results, dataset)
+        backbone = next(ruler(r.meta) for r in results if r.meta.get("dataset") == dataset
+                        and isinstance(r.meta.get("backbone"), dict))
+        n = next(r.meta.get("num_samples") for r in results if r.meta.get("dataset") == dataset
+                 and isinstance(r.meta.get("backbone"), dict))
+        parts.append(f"**{dataset}**: every image model, {n} samples each, FID/KID in the features of {backbone}; "
+                     "baseline: independent per-pixel marginals of the training split.\n\n"
+                     + markdown_table(frame, right=[c for c in frame.columns if c not in ("model", "bits/dim of")]))
+    return "\n\n".join(parts)
+
+
 def results_markdown(results: list[ModelResult], rulers: dict[str, dict]) -> str:
-    """reports/results.md: the table and what its columns mean."""
-    return "\n".join([RESULTS_HEADER, "", results_table(results), "", results_legend(results, rulers)]) + "\n"
+    """reports/results.md: the table and what its columns mean, then the image families side by side."""
+    parts = [RESULTS_HEADER, "", results_table(results), "", results_legend(results, rulers)]
+    if images := image_families_markdown(results):
+        parts += ["", "### Image families, one table per dataset", "", images]
+    return "\n".join(parts) + "\n"
 
 
 def summary_figure(results: list[ModelResult]):

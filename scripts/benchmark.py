@@ -7,7 +7,10 @@
 
 Stages run one at a time (`dvc repro --single-item`) in the DAG's order so each gets its own figure;
 the sum is the time of a full `dvc repro` on this machine. Targets (2 cores): default run <= 15 min,
-no-op < 5 s. Then the quality targets of the issues (`--quality-only`: on the metrics here).
+no-op < 5 s. Then the kernels (`--kernels-only`): the machine's float32 matmul peak, the DDIM U-Net's
+training throughput in images/s and as a share of that peak (target >= 25%), and how long PixelCNN takes
+to draw 64 samples pixel by pixel. Then the quality targets of the issues (`--quality-only`: on the
+metrics here).
 
 Training section, for every model of dvc.yaml's `vars: models:`: the figures its train@<model> stage
 prints about itself (gradient steps, their throughput after the first epoch, the stage's wall time from
@@ -118,9 +121,80 @@ def plain_fit(model: str, epochs: int) -> dict:
             "examples_per_second": clock.throughput(len(x)), "gradient_step_seconds": sum(clock.seconds)}
 
 
+def matmul_peak(n: int = 2048, repeats: int = 20) -> float:
+    """The machine's float32 peak as TensorFlow reaches it: GFLOP/s of the best of several n x n matmuls."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((n, n), seed=(0, 1))
+    b = tf.random.stateless_normal((n, n), seed=(0, 2))
+    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    matmul(a, b).numpy()  # trace and warm up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def kernels(epochs: int = 3) -> dict:
+    """In this process (run from the checkout's root): the float32 matmul peak, the DDIM U-Net's training
+    throughput (images/s after the first epoch, and as a share of the peak: FLOPs per image = 3 x the forward
+    pass, counted over its Conv2D/Dense layers) and the time PixelCNN takes to draw 64 samples pixel by pixel
+    (its trained weights where train@pixelcnn has run; the time does not depend on them)."""
+    sys.path.insert(0, str(Path.cwd()))
+    from stages.common import quiet_tensorflow
+
+    quiet_tensorflow()
+    from gdl import families
+    from gdl.arrays import load_arrays
+    from gdl.params import load_params, model_seed
+    from gdl.training import TrainClock, set_seed
+
+    params, out = load_params(), {"matmul_gflops": matmul_peak()}
+    inst = families.instance("ddim")
+    cfg, seed = params.ddim, model_seed(params, "ddim")
+    data = load_arrays(inst.data_path)
+    set_seed(seed)
+    module = inst.family.model()
+    net = module.build(cfg, data, seed)
+    x, y, _ = module.train_arrays(data, cfg)
+    clock = TrainClock()
+    net.fit(x, y, epochs=epochs, batch_size=cfg.batch_size, verbose=0, callbacks=[clock])
+    rate = clock.throughput(len(data["train_x"]))
+    flops = 3 * module.forward_flops(net)
+    out |= {"unet_images_per_second": rate, "unet_train_gflop_per_image": flops / 1e9,
+            "unet_gflops": rate * flops / 1e9, "unet_share_of_peak": rate * flops / 1e9 / out["matmul_gflops"]}
+    inst = families.instance("pixelcnn")
+    cfg, seed = params.pixelcnn, model_seed(params, "pixelcnn")
+    data = load_arrays(inst.data_path)
+    module = inst.family.model()
+    net = module.build(cfg, data, seed)
+    if Path("models/pixelcnn/model.weights.h5").exists():
+        net.load_weights("models/pixelcnn/model.weights.h5")
+    module.sample(net, 8, seed)  # trace
+    start = time.perf_counter()
+    module.sample(net, 64, seed)
+    out["pixelcnn_seconds_per_64_samples"] = time.perf_counter() - start
+    return out
+
+
+def print_kernels(k: dict) -> None:
+    print(f"float32 matmul peak        {k['matmul_gflops']:8.1f} GFLOP/s")
+    print(f"DDIM U-Net training        {k['unet_images_per_second']:8.1f} images/s x "
+          f"{k['unet_train_gflop_per_image']:.3f} GFLOP = {k['unet_gflops']:.1f} GFLOP/s, "
+          f"{100 * k['unet_share_of_peak']:.0f}% of peak (target >= 25%)")
+    print(f"PixelCNN, 64 samples       {k['pixelcnn_seconds_per_64_samples']:8.1f} s")
+
+
 def run_plain_fit(cwd: Path, model: str, epochs: int) -> dict:
     _, out = run([sys.executable, str(Path(__file__).resolve()), "--plain-fit", model,
                   "--fit-epochs", str(epochs)], cwd)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_kernels(cwd: Path) -> dict:
+    _, out = run([sys.executable, str(Path(__file__).resolve()), "--kernels"], cwd)
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -213,6 +287,18 @@ QUALITY_TARGETS = [
     ("music_transformer", "duration NLL below the bigram's",
      lambda m: m["nll_nats_duration"] < m["bigram"]["nll_nats_duration"]),
     *[("musegan", f"{k.upper()} closer to the data's than the baseline's", closer_to_data(k)) for k in ("eb", "upc", "qn")],
+    # PixelCNN, EBM, DDIM (issue 9): bits/dim in the model's own space, against marginals in that space.
+    ("pixelcnn", "bits/dim below the per-pixel baseline's (same levels)",
+     lambda m: m["bits_per_dim"] < m["baseline"]["bits_per_dim"]),
+    ("pixelcnn_mixture", "bits/dim below the per-pixel baseline's (same levels)",
+     lambda m: m["bits_per_dim"] < m["baseline"]["bits_per_dim"]),
+    ("ebm", "FID below the per-pixel baseline's", lambda m: m["fid"] < m["baseline"]["fid"]),
+    ("ddim", "best FID of the step sweep <= 1/3 of the baseline's (same count)",
+     lambda m: m["best_fid"] <= m["steps"]["baseline_fid"] / 3),
+    ("ddim", "a guidance scale with conditional accuracy >= 0.90 and FID <= 1/2 the baseline's",
+     lambda m: any(m["guidance"][k] >= 0.90 and m["guidance"][k.replace("conditional_accuracy", "fid")]
+                   <= m["baseline"]["guided_fid"] / 2 for k in m["guidance"] if k.endswith("_conditional_accuracy")
+                   and not k.startswith("baseline"))),
 ]
 
 
@@ -244,9 +330,18 @@ def main() -> None:
                         help=f"epochs of each plain fit, at most the stage's (default {PLAIN_FIT_EPOCHS})")
     parser.add_argument("--plain-fit", metavar="MODEL", help=argparse.SUPPRESS)  # internal: one plain fit
     parser.add_argument("--quality-only", action="store_true", help="only check the quality targets on metrics/")
+    parser.add_argument("--kernels-only", action="store_true",
+                        help="only the matmul peak, the U-Net's training throughput and PixelCNN's sampling time")
+    parser.add_argument("--kernels", action="store_true", help=argparse.SUPPRESS)  # internal: print them as JSON
     args = parser.parse_args()
     if args.quality_only:
         quality(ROOT)
+        return
+    if args.kernels:
+        print(json.dumps(kernels()))
+        return
+    if args.kernels_only:
+        print_kernels(run_kernels(ROOT))
         return
     if args.plain_fit:
         print(json.dumps(plain_fit(args.plain_fit, args.fit_epochs)))
@@ -276,6 +371,8 @@ def main() -> None:
                                 for model, figures in training.items()}}
     print_training(result["training"])
     if not args.training_only:
+        result["kernels"] = run_kernels(cwd)
+        print_kernels(result["kernels"])
         result["quality"] = quality(cwd)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

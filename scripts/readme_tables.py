@@ -70,6 +70,36 @@ def sequences_table(metrics_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def diffusion_tables(metrics_dir: Path) -> str:
+    """DDIM's step sweep (FID and wall time per sample by eta and steps) and guidance sweep (FID and
+    conditional accuracy by scale), from metrics/ddim.json and its .meta.json (evaluate@ddim's)."""
+    m = json.loads((metrics_dir / "ddim.json").read_text())
+    meta = json.loads((metrics_dir / "ddim.meta.json").read_text())
+    steps, guidance = m["steps"], m["guidance"]
+    etas = sorted({r["eta"] for r in meta["sweep"]})
+    counts = sorted({r["steps"] for r in meta["sweep"]})
+    seconds = {(r["eta"], r["steps"]): r["seconds_per_sample"] for r in meta["sweep"]}
+    n = meta["sweep_samples"]
+    lines = [f"| DDIM steps ({n} samples) | " + " | ".join(str(c) for c in counts) + " |", "|---|" + "---:|" * len(counts)]
+    for eta in etas:
+        tag = f"eta{eta:g}"
+        lines.append(f"| FID, eta = {eta:g} | " + " | ".join(
+            f"{steps[f'{tag}_steps{c}_fid']:.2f} ± {steps[f'{tag}_steps{c}_fid_std']:.2f}" for c in counts) + " |")
+        lines.append(f"| ms per sample, eta = {eta:g} | " + " | ".join(
+            f"{1000 * seconds[(eta, c)]:.0f}" for c in counts) + " |")
+    lines += ["", f"Per-pixel baseline at {n} samples: FID {steps['baseline_fid']:.1f} ± {steps['baseline_fid_std']:.1f}.",
+              "", f"| guidance scale w ({n} samples, {meta.get('guidance_steps', meta['sample_steps'])} steps) | FID "
+              "| conditional accuracy |", "|---:|---:|---:|"]
+    for r in meta["guidance"]:
+        tag = f"scale{r['scale']:g}"
+        lines.append(f"| {r['scale']:g} | {guidance[f'{tag}_fid']:.2f} ± {guidance[f'{tag}_fid_std']:.2f} | "
+                     f"{guidance[f'{tag}_conditional_accuracy']:.3f} |")
+    base = m["baseline"]
+    lines += ["", f"Per-pixel baseline: FID {base['guided_fid']:.1f}, conditional accuracy "
+                  f"{base['guided_conditional_accuracy']:.3f} (chance)."]
+    return "\n".join(lines)
+
+
 def main() -> None:
     readme = ROOT / "README.md"
     text = replace_between(readme.read_text(), "results", (ROOT / "reports/results.md").read_text().strip())
@@ -77,6 +107,8 @@ def main() -> None:
     if wm.exists():
         text = replace_between(text, "world-models", world_models_table(json.loads(wm.read_text())))
     text = replace_between(text, "sequences", sequences_table(ROOT / "metrics"))
+    if (ROOT / "metrics/ddim.json").exists():
+        text = replace_between(text, "diffusion", diffusion_tables(ROOT / "metrics"))
     if len(sys.argv) > 1:
         text = replace_between(text, "benchmark", benchmark_table(json.loads(Path(sys.argv[1]).read_text())))
     readme.write_text(text)

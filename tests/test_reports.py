@@ -265,7 +265,8 @@ def test_load_results_and_results_md(workspace):
     md = R.results_markdown(results, rulers)
     lines = md.splitlines()
     assert lines[0] == R.RESULTS_HEADER
-    rows = [line for line in lines if line.startswith("|")]
+    main_table = md.split("### Image families")[0]
+    rows = [line for line in main_table.splitlines() if line.startswith("|")]
     assert [c.strip() for c in rows[0].strip("|").split("|")] == [
         "model", "dataset", "measured with", "figure", "value", "baseline", "reference", "across seeds"]
     vae = next(r for r in rows if r.startswith("| vae "))
@@ -275,6 +276,24 @@ def test_load_results_and_results_md(workspace):
     assert "*value*: the model's figure ± its noise" in md and "majority class 0.1028" in md
     assert "vae, vae_shapes: independent per-pixel marginals" in md
     assert len(rows) == 2 + 1 + 4 + 4  # header, rule, realnvp's one figure, each VAE's four
+
+
+def test_image_families_table(workspace):
+    """One table per image dataset: each image model's FID/KID with noise and bits/dim with the space they
+    are in, then the per-pixel baseline's and training images' rows; points and labels stay out."""
+    results, _ = R.load_results("metrics")
+    results[1].meta.update(image_size=16, levels=4)  # a PixelCNN's own space
+    md = R.image_families_markdown(results)
+    assert md.count("**digits**") == 1 and "realnvp" not in md
+    digits = md.split("**shapes**")[0] if "**shapes**" in md else md
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+            for line in digits.splitlines() if line.startswith("| ")}
+    assert rows["model"] == ["model", "FID ↓", "KID ↓", "bits/dim ↓", "baseline bits/dim", "bits/dim of",
+                             "FID across seeds"]
+    assert rows["vae"][1:6] == ["12.35 ± 0.43", "0.0123 ± 0.0011", "2.106", "4.567", "16x16, 4 levels"]
+    assert rows["*per-pixel baseline*"][1:3] == ["150.5 ± 2.5", "0.2345 ± 0.012"]
+    assert rows["*training images*"][1] == "1.875 ± 0.11"
+    assert "### Image families" in R.results_markdown(results, {})
 
 
 def test_load_results_errors(workspace):

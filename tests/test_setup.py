@@ -46,3 +46,10 @@ def test_readme_sequence_models_table_is_the_committed_metrics():
     from readme_tables import sequences_table
 
     assert sequences_table(ROOT / "metrics") in (ROOT / "README.md").read_text()
+
+
+def test_readme_diffusion_tables_are_the_committed_metrics():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from readme_tables import diffusion_tables
+
+    assert diffusion_tables(ROOT / "metrics") in (ROOT / "README.md").read_text()

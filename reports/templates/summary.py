@@ -23,6 +23,16 @@ R.say(R.results_table(results))
 R.say(R.results_legend(results, rulers))
 
 # %% [markdown]
+# ## The image families side by side
+#
+# One table per image dataset: every model measured with the same backbone and the same number of samples,
+# so its rows compare directly. Bits/dim are comparable only within one space (the column after them says
+# which: PixelCNN models its images at a reduced size and number of levels, as the book does).
+
+# %%
+R.say(R.image_families_markdown(results))
+
+# %% [markdown]
 # ## Each model against its baseline
 #
 # The figure each model is judged by (FID for images, the negative log-likelihood for points; lower is
