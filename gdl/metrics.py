@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 __all__ = [
+    "distance_figures",
     "frechet_distance",
     "feature_statistics",
     "fid",
@@ -181,6 +182,17 @@ def kid(
 
 # ----------------------------------------------------------------------------------------
 # Likelihood
+
+
+def distance_figures(features: np.ndarray, test_features: np.ndarray, evaluation, seed: int,
+                     subset_size: int | None = None) -> dict[str, float]:
+    """FID with its bootstrap std and KID with its std over subsets, of `features` against `test_features`,
+    with the counts of `evaluation` (params.evaluate); `subset_size` overrides its KID subset size."""
+    k, k_std = kid(features, test_features, subsets=evaluation.kid_subsets,
+                   subset_size=evaluation.kid_subset_size if subset_size is None else subset_size, seed=seed)
+    return {"fid": fid(features, test_features),
+            "fid_std": fid_bootstrap_std(features, test_features, resamples=evaluation.bootstrap, seed=seed),
+            "kid": k, "kid_std": k_std}
 
 
 def gaussian_nll(train_points: np.ndarray, test_points: np.ndarray) -> float:

@@ -38,7 +38,7 @@ import numpy as np
 from gdl.arrays import DataFileError, load_arrays
 from gdl.atomic import write_json
 from gdl.download import sha256_file
-from gdl.metrics import fid, fid_bootstrap_std, gaussian_nll, kid
+from gdl.metrics import distance_figures, gaussian_nll
 from gdl.params import model_seed
 from gdl.sequences import VocabularyError
 from stages.common import fail, model_args, quiet_tensorflow
@@ -102,9 +102,7 @@ def image_figures(features, samples, baseline_samples, data, ev, seed) -> tuple[
     test_nn = float(np.median(nearest_distances(test, train)[0]))
 
     def measure(f):
-        k, k_std = kid(f, test, subsets=ev.kid_subsets, subset_size=ev.kid_subset_size, seed=seed)
-        return {"fid": fid(f, test), "fid_std": fid_bootstrap_std(f, test, resamples=ev.bootstrap, seed=seed),
-                "kid": k, "kid_std": k_std}
+        return distance_figures(f, test, ev, seed)
 
     model_f, baseline_f = features(samples), features(baseline_samples)
     dist, index = nearest_distances(model_f, train)

@@ -355,17 +355,14 @@ def extra_metrics(model: DiffusionModel, data: dict, cfg, seed: int, ruler, outp
       highest accuracy whose FID stays within half the baseline's (else the most accurate one).
 
     Seconds per sample go to meta (they are wall time, not figures)."""
-    from gdl.metrics import fid, fid_bootstrap_std, kid
+    from gdl.metrics import distance_figures
 
     m = cfg.sweep_samples
     test = ruler.features(data["test_x"])
     subset = min(evaluation.kid_subset_size, m)
 
-    def measure(images):
-        f = ruler.features(images)
-        k, k_std = kid(f, test, subsets=evaluation.kid_subsets, subset_size=subset, seed=seed)
-        return {"fid": fid(f, test), "fid_std": fid_bootstrap_std(f, test, resamples=evaluation.bootstrap, seed=seed),
-                "kid": k, "kid_std": k_std}
+    def measure(images):  # scored as stages/evaluate.py scores the samples, at the sweep's count
+        return distance_figures(ruler.features(images), test, evaluation, seed, subset_size=subset)
 
     base = measure(outputs["baseline"][:m])
     noise = initial_noise(model, m, seed + 10)
