@@ -210,3 +210,32 @@ def test_vae_categorical_decoder_is_a_distribution_over_the_256_levels():
     images = vae_model.sample(model, 4, seed=1)  # the expected level of every pixel and channel
     assert images.shape == (4,) + x.shape[1:] and images.dtype == np.float32
     assert 0.0 <= images.min() and images.max() <= 1.0
+
+
+def test_vae_pixel_share_loss_is_an_unbiased_estimate_of_every_pixels_loss():
+    """pixel_share < 1 (the shapes VAE's training): each step scores a random subset of the pixels, rescaled.
+    With every pixel drawn it is the full categorical log P exactly; with a quarter, its mean over draws
+    converges to it (and single draws differ, or the subset were not random); the weights are the
+    decoder's, saved once."""
+    from gdl.families.vae import model as vae_model
+
+    family = families.get("vae")
+    data = synthetic_data("images")
+    x = data["test_x"][:4]
+    z = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
+
+    def built(share):
+        cfg = family.config(dataset="synthetic", profile="smoke").model_copy(
+            update={"likelihood": "categorical", "pixel_share": share})
+        return vae_model.build(cfg, data, seed=0)
+
+    model = built(1.0 / 4)
+    assert len(model.weights) == len(built(1.0).weights)  # the feature model adds no tracked weights
+    full = np.asarray(vae_model.pixel_log_prob(x, model.decoder(z)))
+    model.pixel_share = 1.0 - 1e-9  # the subset path, drawing all 256 pixels
+    np.testing.assert_allclose(np.asarray(model._pixel_subset_log_prob(x, z)), full, rtol=1e-4)
+    model.pixel_share = 1.0 / 4
+    draws = np.stack([np.asarray(model._pixel_subset_log_prob(x, z)) for _ in range(400)])
+    assert np.ptp(draws[:, 0]) > 0  # different pixels each draw
+    standard_error = draws.std(axis=0) / np.sqrt(len(draws))
+    assert np.all(np.abs(draws.mean(axis=0) - full) < 4 * standard_error + 1e-3 * np.abs(full))

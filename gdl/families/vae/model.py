@@ -107,10 +107,17 @@ def build_decoder(image_shape, filters, latent_dim, likelihood: str = "logistic"
 
 
 class VAE(keras.Model):
-    def __init__(self, encoder, decoder, beta=1.0, seed=None, **kwargs):
+    def __init__(self, encoder, decoder, beta=1.0, seed=None, likelihood="logistic", pixel_share=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.encoder, self.decoder, self.beta = encoder, decoder, beta
+        self.encoder, self.decoder, self.beta, self.likelihood = encoder, decoder, beta, likelihood
+        self.pixel_share = pixel_share
         self.sampling = Sampling(seed)
+        if likelihood == "categorical" and pixel_share < 1.0:
+            # The decoder up to its last 1x1 layer, shared weights; set past Keras's tracking, so the weights
+            # are saved once, as the decoder's.
+            head = decoder.get_layer("logits")
+            object.__setattr__(self, "_features", keras.Model(decoder.input, head.input))
+            object.__setattr__(self, "_head", head)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.nll_tracker = keras.metrics.Mean(name="reconstruction_nll")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -123,11 +130,34 @@ class VAE(keras.Model):
         z_mean, z_log_var = self.encoder(images)
         return self.decoder(self.sampling([z_mean, z_log_var]))
 
-    def _loss_terms(self, images):
+    def _loss_terms(self, images, training=False):
         z_mean, z_log_var = self.encoder(images)
-        nll = -pixel_log_prob(images, self.decoder(self.sampling([z_mean, z_log_var])))
+        z = self.sampling([z_mean, z_log_var])
+        if training and self.likelihood == "categorical" and self.pixel_share < 1.0:
+            nll = -self._pixel_subset_log_prob(images, z)
+        else:
+            nll = -pixel_log_prob(images, self.decoder(z))
         kl = -0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
         return ops.mean(self.beta * nll + kl), ops.mean(nll), ops.mean(kl)
+
+    def _pixel_subset_log_prob(self, images, z):
+        """An unbiased estimate of the categorical log P(image): the log-probabilities of a random
+        `pixel_share` of each image's pixels, times 1 / pixel_share. The 256 logits per pixel and channel
+        dominate a step's time and memory; this computes them only for the pixels drawn."""
+        features = self._features(z)  # (n, H, W, F)
+        n, height, width, f = ops.shape(features)
+        pixels = height * width
+        drawn = max(1, int(round(pixels * self.pixel_share)))
+        noise = keras.random.uniform((n, pixels), seed=self.sampling.seed_generator)
+        index = ops.expand_dims(ops.top_k(noise, drawn)[1], -1)  # (n, drawn, 1): random pixels per image
+        picked = ops.take_along_axis(ops.reshape(features, (n, pixels, f)), index, axis=1)
+        logits = self._head(ops.expand_dims(picked, 2))  # the 1x1 layer on (n, drawn, 1, F)
+        logits = ops.reshape(logits, (n, drawn, -1, LEVELS))
+        channels = ops.shape(logits)[2]
+        levels = ops.reshape(ops.cast(ops.round(images * 255.0), "int32"), (n, pixels, channels))
+        levels = ops.take_along_axis(levels, index, axis=1)
+        nats = ops.sparse_categorical_crossentropy(levels, logits, from_logits=True)
+        return -ops.sum(nats, axis=(1, 2)) * (pixels / drawn)
 
     def _track(self, loss, nll, kl):
         for tracker, value in zip(self.metrics, (loss, nll, kl)):
@@ -139,7 +169,7 @@ class VAE(keras.Model):
 
         images = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
-            loss, nll, kl = self._loss_terms(images)
+            loss, nll, kl = self._loss_terms(images, training=True)
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._track(loss, nll, kl)
@@ -155,8 +185,8 @@ def build(cfg, data: dict, seed: int) -> VAE:
     if any(s % 2 ** len(cfg.filters) for s in image_shape[:2]):
         raise ValueError(f"vae.filters: {len(cfg.filters)} stride-2 convs do not divide images of {image_shape}")
     vae = VAE(build_encoder(image_shape, cfg.filters, cfg.latent_dim),
-              build_decoder(image_shape, cfg.filters, cfg.latent_dim, cfg.likelihood), beta=cfg.beta,
-              seed=seed)
+              build_decoder(image_shape, cfg.filters, cfg.latent_dim, cfg.likelihood),
+              beta=cfg.beta, seed=seed, likelihood=cfg.likelihood, pixel_share=cfg.pixel_share)
     vae.attribute = (cfg.attribute, cfg.attribute_value)  # for sample_outputs' latent arithmetic
     vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     vae(data["train_x"][:1])  # create the weights now, so a checkpoint can be restored into them
@@ -175,13 +205,13 @@ def decode_mean(vae: VAE, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
     outputs are 256 floats per pixel and channel, 3 GB for 1,000 images of 32x32x3."""
     images = []
     for start in range(0, len(z), batch_size):
-        out = vae.decoder.predict(z[start:start + batch_size], verbose=0, batch_size=batch_size)
-        if isinstance(out, (list, tuple)):
-            images.append(np.clip((out[0] + 1.0) / 2.0, 0.0, 1.0))
-        else:
-            probs = np.exp(out - out.max(axis=-1, keepdims=True))
-            probs /= probs.sum(axis=-1, keepdims=True)
-            images.append(probs @ np.arange(LEVELS, dtype=np.float32) / (LEVELS - 1.0))
+        if vae.likelihood != "categorical":
+            loc, _ = vae.decoder.predict(z[start:start + batch_size], verbose=0, batch_size=batch_size)
+            images.append(np.clip((loc + 1.0) / 2.0, 0.0, 1.0))
+        else:  # in TensorFlow, not numpy: a 256-way softmax per pixel and channel, on every core
+            out = vae.decoder(z[start:start + batch_size], training=False)
+            expected = ops.sum(ops.softmax(out, axis=-1) * ops.arange(LEVELS, dtype="float32"), axis=-1)
+            images.append(np.asarray(expected) / (LEVELS - 1.0))
     return np.concatenate(images).astype(np.float32)
 
 
