@@ -26,7 +26,9 @@ def ran(output: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def repo(smoke_repo):
-    out = run(smoke_repo, "dvc", "repro").stdout
+    # Every stage of the DAG on the smoke profile: about 14 min on the 2-core reference machine, so the
+    # limit is generous (a slower or busier CI machine must not turn it into 14 fixture errors).
+    out = run(smoke_repo, "dvc", "repro", timeout=2700).stdout
     smoke_repo.joinpath("first_repro.log").write_text(out)
     git(smoke_repo, "add", "-A")
     git(smoke_repo, "commit", "-qm", "first repro")
