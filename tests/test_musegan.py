@@ -58,12 +58,42 @@ def test_the_baseline_has_the_datas_density_and_the_data_scores_zero_gap():
     assert all(with_std[f"{k}_std"] >= 0 for k in metrics.STATS)
 
 
-def test_binarise_keeps_one_pitch_per_voice_and_step_and_silence_below_zero():
+def test_binarise_keeps_the_likeliest_pitch_per_voice_and_step_and_silences_the_bars_that_rest():
     from gdl.families.musegan.model import binarise
 
     out = np.full((1, 2, 16, 84, 4), -1.0, np.float32)
-    out[0, :, :, 10, 0], out[0, :, :, 11, 0] = 0.5, 0.9  # two candidates: the louder wins
-    out[0, :, :, 20, 1] = -0.2  # the loudest of the alto is below 0: silence
-    rolls = binarise(out)
+    out[0, :, :, 10, :], out[0, :, :, 11, 0] = -0.5, 0.9  # the soprano has two candidates: the likelier wins
+    plays = np.ones((1, 2, 4))
+    plays[0, 1, 2] = 0  # the tenor rests in bar 2
+    rolls = binarise(out, plays)
     assert rolls[0, :, :, 11, 0].all() and not rolls[0, :, :, 10, 0].any()
-    assert not rolls[..., 1].any() and rolls.sum() == 32
+    assert rolls[0, 0, :, 10, 2].all() and not rolls[0, 1, :, :, 2].any()
+    assert (rolls.sum(axis=3) == np.array([1, 1, 1, 1])[None, None, None] * plays[:, :, None]).all()
+
+
+def test_the_plays_gradient_is_the_rest_critics_score_with_the_voice_playing_minus_resting():
+    """_plays_loss's gradient with respect to each (piece, bar, voice)'s probability of playing must be
+    rest_critic(that voice plays in that bar) - rest_critic(it rests), the other coins as drawn."""
+    import keras
+    import tensorflow as tf
+    from gdl.families import get
+    from gdl.families.musegan import model
+
+    cfg = get("musegan").config("chorales", "smoke")
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    gan = model.build(cfg, {"train_pianorolls": roll(8), "pianoroll_lowest_pitch": np.array(LOWEST)}, seed=0)
+    plays = rng.integers(0, 2, (3, 2, 4)).astype(np.float32)
+    p = tf.Variable(rng.uniform(0.1, 0.9, (3, 2, 4)), dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        loss = gan._plays_loss(p, tf.constant(plays))
+    grad = tape.gradient(loss, p).numpy()
+    expected = np.zeros((3, 2, 4))
+    for bar in range(2):
+        for voice in range(4):
+            for value, sign in ((1.0, 1.0), (0.0, -1.0)):
+                pattern = plays.copy()
+                pattern[:, bar, voice] = value
+                expected[:, bar, voice] += sign * gan.rest_critic(pattern)[:, 0].numpy()
+    assert np.abs(expected).min() > 1e-4  # the untrained critic tells the patterns apart
+    np.testing.assert_allclose(-3 * grad, expected, rtol=1e-4, atol=1e-6)  # the loss is minus the batch mean
