@@ -47,3 +47,40 @@ for k in range(len(changed)):
         ax.legend().set_visible(False)
         ax.set_xlabel("")
 R.show(fig)
+
+# %% [markdown]
+# ## Whole-bar rests
+#
+# The share of pieces in which a voice rests for a whole bar, per bar and voice, in 1,000 samples and in the
+# training pieces (the EB statistic, split up). The rests of the chorales mostly come several voices at once;
+# the samples' coins are drawn independently given the noises, so how often a sampled rest comes with another
+# voice resting in the same bar says whether the generator learnt that too.
+
+# %%
+import pandas as pd
+
+tracks = [str(t) for t in report.array("tracks", ndim=1)]
+
+
+def rests(rolls):
+    return rolls.max(axis=(2, 3)) == 0  # (pieces, bars, tracks)
+
+
+def with_another(r):
+    """Of the (bar, voice) rests, the share with at least one other voice resting in the same bar."""
+    return float((r & (r.sum(axis=2, keepdims=True) >= 2)).sum() / max(r.sum(), 1))
+
+
+shares = {name: rests(rolls).mean(axis=0) for name, rolls in (("samples", samples), ("training data", train))}
+fig, ax = R.subplots(9.0, 3.0)
+labels = [f"bar {b + 1}\n{t}" for b in range(samples.shape[1]) for t in tracks]
+x = np.arange(len(labels))
+for i, (name, share) in enumerate(shares.items()):
+    ax.bar(x + (i - 0.5) * 0.4, 100 * share.ravel(), width=0.4, label=name)
+ax.set_xticks(x, labels, fontsize=8)
+ax.set_ylabel("% of pieces resting")
+ax.legend()
+R.show(fig)
+R.table(pd.DataFrame({name: {"(bar, voice) pairs resting": f"{100 * rests(rolls).mean():.2f}%",
+                             "rests with another voice resting too": f"{100 * with_another(rests(rolls)):.0f}%"}
+                      for name, rolls in (("samples", samples), ("training data", train))}).rename_axis("statistic"))
