@@ -54,7 +54,8 @@ R.show(fig)
 # The share of pieces in which a voice rests for a whole bar, per bar and voice, in 1,000 samples and in the
 # training pieces (the EB statistic, split up). The rests of the chorales mostly come several voices at once;
 # the samples' coins are drawn independently given the noises, so how often a sampled rest comes with another
-# voice resting in the same bar says whether the generator learnt that too.
+# voice resting in the same bar says whether the generator learnt that too. (The training curve `plays`
+# above is the generator's mean probability that a voice plays in a bar: one minus the first row below.)
 
 # %%
 import pandas as pd
