@@ -212,6 +212,15 @@ def test_vae_categorical_decoder_is_a_distribution_over_the_256_levels():
     assert 0.0 <= images.min() and images.max() <= 1.0
 
 
+def test_vae_pixel_share_below_one_is_refused_for_the_logistic_decoder():
+    from pydantic import ValidationError
+
+    family = families.get("vae")
+    with pytest.raises(ValidationError, match="pixel_share 0.5 needs `likelihood: categorical`"):
+        family.Config(pixel_share=0.5)
+    assert family.Config(pixel_share=0.5, likelihood="categorical").pixel_share == 0.5
+
+
 def test_vae_pixel_share_loss_is_an_unbiased_estimate_of_every_pixels_loss():
     """pixel_share < 1 (the shapes VAE's training): each step scores a random subset of the pixels, rescaled.
     With every pixel drawn it is the full categorical log P exactly; with a quarter, its mean over draws

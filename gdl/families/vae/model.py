@@ -55,9 +55,17 @@ def pixel_log_prob(images, outputs):
     of a discretised logistic per pixel and channel, or logits (..., 256) of a categorical over the levels."""
     if isinstance(outputs, (list, tuple)):
         return ops.sum(discretized_logistic_log_prob(_to_unit(images), *outputs), axis=(1, 2, 3))
-    levels = ops.cast(ops.round(images * 255.0), "int32")
-    # The fused softmax cross-entropy: half the time of log_softmax + gather over (n, H, W, C, 256) logits.
-    return -ops.sum(ops.sparse_categorical_crossentropy(levels, outputs, from_logits=True), axis=(1, 2, 3))
+    return -ops.sum(categorical_nats(to_levels(images), outputs), axis=(1, 2, 3))
+
+
+def to_levels(images):
+    return ops.cast(ops.round(images * 255.0), "int32")  # [0, 1] -> the 256 levels
+
+
+def categorical_nats(levels, logits):
+    """-log P(level) per entry, for logits (..., 256). The fused softmax cross-entropy: half the time of
+    log_softmax + gather over (n, H, W, C, 256) logits."""
+    return ops.sparse_categorical_crossentropy(levels, logits, from_logits=True)
 
 
 def _to_unit(images):
@@ -112,7 +120,8 @@ class VAE(keras.Model):
         self.encoder, self.decoder, self.beta, self.likelihood = encoder, decoder, beta, likelihood
         self.pixel_share = pixel_share
         self.sampling = Sampling(seed)
-        if likelihood == "categorical" and pixel_share < 1.0:
+        self.subsampled = likelihood == "categorical" and pixel_share < 1.0  # in training steps only
+        if self.subsampled:
             # The decoder up to its last 1x1 layer, shared weights; set past Keras's tracking, so the weights
             # are saved once, as the decoder's.
             head = decoder.get_layer("logits")
@@ -133,7 +142,7 @@ class VAE(keras.Model):
     def _loss_terms(self, images, training=False):
         z_mean, z_log_var = self.encoder(images)
         z = self.sampling([z_mean, z_log_var])
-        if training and self.likelihood == "categorical" and self.pixel_share < 1.0:
+        if training and self.subsampled:
             nll = -self._pixel_subset_log_prob(images, z)
         else:
             nll = -pixel_log_prob(images, self.decoder(z))
@@ -154,10 +163,8 @@ class VAE(keras.Model):
         logits = self._head(ops.expand_dims(picked, 2))  # the 1x1 layer on (n, drawn, 1, F)
         logits = ops.reshape(logits, (n, drawn, -1, LEVELS))
         channels = ops.shape(logits)[2]
-        levels = ops.reshape(ops.cast(ops.round(images * 255.0), "int32"), (n, pixels, channels))
-        levels = ops.take_along_axis(levels, index, axis=1)
-        nats = ops.sparse_categorical_crossentropy(levels, logits, from_logits=True)
-        return -ops.sum(nats, axis=(1, 2)) * (pixels / drawn)
+        levels = ops.take_along_axis(ops.reshape(to_levels(images), (n, pixels, channels)), index, axis=1)
+        return -ops.sum(categorical_nats(levels, logits), axis=(1, 2)) * (pixels / drawn)
 
     def _track(self, loss, nll, kl):
         for tracker, value in zip(self.metrics, (loss, nll, kl)):
