@@ -23,7 +23,8 @@ for p in range(len(attention)):
     n = int((tokens[p] != 0).sum())
     words = [str(vocab[i]) for i in tokens[p][:n]]
     heads = attention.shape[1]
-    fig, axes = R.subplots(4.2 * heads, 4.4, ncols=heads, squeeze=False)
+    # Height for the square maps plus the rotated words under them (at 4.4 in, "statement" lost its "s").
+    fig, axes = R.subplots(4.2 * heads, 4.0 + 0.09 * max(map(len, words)), ncols=heads, squeeze=False)
     for h in range(heads):
         ax = axes[0, h]
         ax.imshow(attention[p, h, :n, :n], cmap="Blues", vmin=0, vmax=1)
