@@ -9,18 +9,20 @@ The generator draws four kinds of noise, as the book does:
 
 For each bar and track, a bar generator (one per track) turns [chords(bar), style, melody(track, bar),
 groove(track)] into that track's (steps x pitches) bar with transposed convolutions, ending in a softmax
-over the pitches at every step (a voice sings one note at a time; the book's tanh let the pitches compete
-only through the critic, and its voices used too few pitch classes per bar), scaled to the data's [-1, 1].
+over the pitches at every step (a voice sings one note at a time; with the book's tanh the pitches
+competed only through the critic, and the voices used too few pitch classes per bar: UPC 2.85 against the
+data's 3.27, with the softmax 3.22 over three seeds), scaled to the data's [-1, 1].
 
 A voice that rests for a whole bar is what a smooth generator does not learn: the data has such bars
-(1.8% of (bar, voice) pairs, mostly several voices at once), and the book's generator, like ours before,
-left none. So each bar generator also gives the probability that its voice plays in the bar at all, and a
+(1.8% of (bar, voice) pairs, mostly several voices at once), and this generator without them left
+none. So each bar generator also gives the probability that its voice plays in the bar at all, and a
 coin drawn from it either keeps the bar or replaces it with silence. The coins are judged by a critic of
 their own, which sees only which (bar, voice) pairs rest, in the data and in the samples: the roll's critic
 cannot judge a rest fairly, for as long as the music a rest replaces is told apart from the data's, it
 prefers the rest (early on) or the music (later), and the share of rests followed its swings (24% of
-bars, then none, in one run). A coin has no gradient; its probability gets the exact one, E[rest critic | plays] -
-E[rest critic | rests], from scoring the pattern once more with each coin flipped (`MuseGAN._plays_loss`).
+bars, then none, in one run). A coin has no gradient; its probability gets the exact one,
+E[rest critic | plays] - E[rest critic | rests], from scoring the pattern once more with each coin flipped
+(`MuseGAN._plays_loss`).
 
 The critic reads the whole (bars, steps, pitches, tracks) roll with 3-D convolutions, first across bars,
 then across pitches (an octave, then the 7 octaves), then across time; it is kept 1-Lipschitz by a gradient
