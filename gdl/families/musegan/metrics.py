@@ -64,11 +64,16 @@ def note_lengths(rolls: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def playing(rolls: np.ndarray) -> np.ndarray:
+    """(n, bars, tracks): whether each track sounds at all in each bar (False: a whole-bar rest, what EB counts)."""
+    return (np.asarray(rolls) > 0).any(axis=(2, 3))
+
+
 def per_piece(rolls: np.ndarray, lowest_pitch: int) -> dict[str, np.ndarray]:
     """Each statistic's value per piece (NaN where a piece has nothing to measure it on), plus QN's parts."""
     rolls = np.asarray(rolls) > 0
     n, bars, steps, pitches, tracks = rolls.shape
-    active = rolls.any(axis=(2, 3))  # (n, bars, tracks)
+    active = playing(rolls)  # (n, bars, tracks)
     eb = 1.0 - active.mean(axis=(1, 2))
     ch = chroma(rolls, lowest_pitch)
     used = (ch > 0).sum(axis=2).astype(float)  # (n, bars, tracks)

@@ -60,11 +60,10 @@ R.show(fig)
 # %%
 import pandas as pd
 
+from gdl.families.musegan.metrics import playing
+
 tracks = [str(t) for t in report.array("tracks", ndim=1)]
-
-
-def rests(rolls):
-    return rolls.max(axis=(2, 3)) == 0  # (pieces, bars, tracks)
+rests = {"samples": ~playing(samples), "training data": ~playing(train)}  # (pieces, bars, tracks)
 
 
 def with_another(r):
@@ -72,16 +71,15 @@ def with_another(r):
     return float((r & (r.sum(axis=2, keepdims=True) >= 2)).sum() / max(r.sum(), 1))
 
 
-shares = {name: rests(rolls).mean(axis=0) for name, rolls in (("samples", samples), ("training data", train))}
 fig, ax = R.subplots(9.0, 3.0)
 labels = [f"bar {b + 1}\n{t}" for b in range(samples.shape[1]) for t in tracks]
 x = np.arange(len(labels))
-for i, (name, share) in enumerate(shares.items()):
-    ax.bar(x + (i - 0.5) * 0.4, 100 * share.ravel(), width=0.4, label=name)
+for i, (name, r) in enumerate(rests.items()):
+    ax.bar(x + (i - 0.5) * 0.4, 100 * r.mean(axis=0).ravel(), width=0.4, label=name)
 ax.set_xticks(x, labels, fontsize=8)
 ax.set_ylabel("% of pieces resting")
 ax.legend()
 R.show(fig)
-R.table(pd.DataFrame({name: {"(bar, voice) pairs resting": f"{100 * rests(rolls).mean():.2f}%",
-                             "rests with another voice resting too": f"{100 * with_another(rests(rolls)):.0f}%"}
-                      for name, rolls in (("samples", samples), ("training data", train))}).rename_axis("statistic"))
+R.table(pd.DataFrame({name: {"(bar, voice) pairs resting": f"{100 * r.mean():.2f}%",
+                             "rests with another voice resting too": f"{100 * with_another(r):.0f}%"}
+                      for name, r in rests.items()}).rename_axis("statistic"))
